@@ -1,0 +1,108 @@
+"A training process killed with SIGKILL resumes from checkpoint.last.pt and ends where an uninterrupted run ends."
+import os, runpy, signal, subprocess, sys, textwrap, time
+import pytest, torch
+from remadom.train import CheckpointError, Trainer, load_checkpoint, save_checkpoint
+
+EPOCHS = 12
+
+SCRIPT = textwrap.dedent('''
+    import math, sys, time, torch
+    from remadom.core import ModalityBatch, LossOutput
+    from remadom.train import Trainer
+
+    class Loader:
+        "Batches reshuffled from (seed, epoch); `pause` seconds per batch make the run slow enough to kill."
+        def __init__(self, X, bs=32, seed=0, pause=0.): self.X, self.bs, self.seed, self.pause, self.epoch = X, bs, seed, pause, 0
+        def set_epoch(self, e): self.epoch = e
+        def __len__(self): return math.ceil(len(self.X) / self.bs)
+        def __iter__(self):
+            idx = torch.randperm(len(self.X), generator=torch.Generator().manual_seed(self.seed * 1000 + self.epoch))
+            for i in range(0, len(idx), self.bs):
+                time.sleep(self.pause)
+                j = idx[i:i + self.bs]; x = self.X[j]
+                yield ModalityBatch({'x': x}, {'x': torch.ones(len(j), dtype=torch.bool)}, {'x': x.sum(1)}, index=j)
+
+    class VAE(torch.nn.Module):
+        def __init__(self, p=16, d=2, h=16):
+            super().__init__()
+            self.enc = torch.nn.Sequential(torch.nn.Linear(p, h), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(h, 2 * d))
+            self.dec = torch.nn.Linear(d, p)
+        def elbo(self, batch, kl_weight=1.):
+            x, lib = batch.x['x'], batch.library['x']
+            mu, logvar = self.enc(torch.log1p(x)).chunk(2, -1)
+            z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+            recon = -torch.distributions.Poisson(lib[:, None] * torch.softmax(self.dec(z), -1) + 1e-8).log_prob(x).sum(-1).mean()
+            kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(-1).mean()
+            return LossOutput(recon + kl_weight * kl, {'x': recon}, kl, n_obs=len(x), extra={'z': z})
+
+    torch.set_num_threads(1)
+    run_dir, epochs, pause, resume = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
+    g = torch.Generator().manual_seed(0)
+    X = torch.poisson(torch.softmax(torch.randn(2, 16, generator=g), -1)[torch.arange(128) % 2] * 100, generator=g)
+    torch.manual_seed(0)
+    tr = Trainer(VAE(), Loader(X, pause=pause), epochs=epochs, checkpoint_every=1, run_dir=run_dir, progress_bar=False,
+                 kl_warmup_epochs=3, scheduler=dict(name='cosine', min_lr=1e-4), lr=5e-3, seed=0)
+    tr.fit(resume_from=resume[0] if resume else None)
+    print('finished', tr.epoch)
+''')
+
+
+def _train(tmp_path, run_dir, pause=0., resume=None, wait=True):
+    script = tmp_path/'toy_train.py'
+    if not script.exists(): script.write_text(SCRIPT)
+    cmd = [sys.executable, str(script), str(run_dir), str(EPOCHS), str(pause)] + ([str(resume)] if resume else [])
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    if not wait: return p
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err[-2000:]
+    return out
+
+
+def test_sigkill_then_resume(tmp_path, monkeypatch):
+    killed, clean = tmp_path/'killed', tmp_path/'clean'
+    p = _train(tmp_path, killed, pause=0.05, wait=False)  # 0.2 s per epoch: 2.4 s after start-up
+    last, t0 = killed/'checkpoint.last.pt', time.time()
+    while not last.exists():
+        assert p.poll() is None, p.communicate()[1][-2000:]
+        assert time.time() - t0 < 90, "no checkpoint was written"
+        time.sleep(0.02)
+    time.sleep(0.15)  # land anywhere in the next epoch, possibly inside a checkpoint write
+    assert p.poll() is None, "the run finished before it could be killed"
+    p.send_signal(signal.SIGKILL); p.wait(timeout=30)
+    assert p.returncode == -signal.SIGKILL
+    e0 = load_checkpoint(last)["epoch"]  # the atomic write left an intact file
+    assert 1 <= e0 < EPOCHS
+
+    assert f'finished {EPOCHS}' in _train(tmp_path, killed, resume=last)
+    ck = load_checkpoint(last)
+    assert ck['epoch'] == EPOCHS and ck['global_step'] == 4 * EPOCHS and ck['partial'] is False
+    assert all(torch.isfinite(v).all() for v in ck['model'].values())
+    assert [r['epoch'] for r in ck['history']['rows']] == list(range(1, EPOCHS + 1))
+    assert not list(killed.glob('.checkpoint.*.tmp'))
+
+    monkeypatch.setattr(sys, 'argv', ['toy_train.py', str(clean), str(EPOCHS), '0'])
+    runpy.run_path(str(tmp_path/'toy_train.py'), run_name='__main__')  # uninterrupted, in this process (saves a start-up)
+    ref = load_checkpoint(clean/'checkpoint.last.pt')['model']
+    for k, v in ref.items(): assert torch.equal(v, ck['model'][k]), k
+
+
+@pytest.mark.parametrize('damage', ['truncate', 'flip', 'empty'])
+def test_damaged_checkpoint_is_refused(tmp_path, damage):
+    p = tmp_path/'checkpoint.last.pt'
+    save_checkpoint({'model': {'w': torch.randn(100, 100)}, 'epoch': 3}, p)
+    assert load_checkpoint(p)['epoch'] == 3
+    raw = p.read_bytes()
+    p.write_bytes({'truncate': raw[:len(raw) - 1000], 'flip': raw[:-10] + bytes([raw[-10] ^ 0xFF]) + raw[-9:], 'empty': b''}[damage])
+    with pytest.raises(CheckpointError, match=r"checkpoint\.last\.pt .*(truncated or corrupted|header is damaged).*checkpoint\.best\.pt"):
+        load_checkpoint(p)
+
+
+def test_resume_refuses_truncated_checkpoint(tmp_path):
+    class M(torch.nn.Module):
+        def __init__(self): super().__init__(); self.w = torch.nn.Parameter(torch.ones(1))
+        def elbo(self, batch, kl_weight=1.): raise AssertionError('not reached')
+    save_checkpoint({'model': {}}, tmp_path/'ck.pt')
+    (tmp_path/'ck.pt').write_bytes((tmp_path/'ck.pt').read_bytes()[:-3])
+    with pytest.raises(CheckpointError, match='ck.pt is truncated or corrupted'):
+        Trainer(M(), [object()], progress_bar=False).fit(resume_from=tmp_path/'ck.pt')
