@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['COUNT_LIKELIHOODS', 'LIKELIHOODS', 'TRANSFORMS', 'KIND_DEFAULTS', 'KIND_ALIASES', 'HEADS', 'InputError', 'closest',
-           'check_choice', 'ModalitySpec', 'make_spec', 'ModalityBatch', 'LossOutput', 'StepContext', 'register_head',
-           'Head', 'seed_everything', 'get_device']
+__all__ = ['COUNT_LIKELIHOODS', 'LIKELIHOODS', 'TRANSFORMS', 'KIND_DEFAULTS', 'KIND_ALIASES', 'GROUP_KEYS', 'HEADS', 'InputError',
+           'closest', 'check_choice', 'ModalitySpec', 'make_spec', 'ModalityBatch', 'LossOutput', 'StepContext',
+           'Provider', 'group_codes', 'register_head', 'Head', 'seed_everything', 'get_device']
 
 # %% ../nbs/api/00_core.ipynb #d56814a2
 class InputError(ValueError):
@@ -143,10 +143,33 @@ class LossOutput:
 class StepContext:
     "What a head may look at in a training step."
     batch: ModalityBatch
-    out: LossOutput|None = None  # the model's loss record (holds z, posteriors in `extra`)
+    out: LossOutput|None = None  # the model's loss record; `extra` holds z, qz_mu, qz_logvar, expert_mu/logvar, masks, z_tech
     step: int = 0
     epoch: int = 0
-    graph: Any = None          # kNN graph or bridge edges, when a head needs them
+    providers: dict = field(default_factory=dict) # name -> `Provider` (kNN graph, bridge edges), refreshed by the trainer
+    model: Any = None          # the model being trained (heads that read its encoders)
+
+class Provider:
+    "A structure heads read (kNN graph, bridge edges), rebuilt from the current model every `refresh` epochs."
+    refresh: int = 1           # epochs between rebuilds (0: built once, at the first epoch)
+    def update(self, model, epoch:int): raise NotImplementedError
+    def state_dict(self) -> dict: return {}    # tensors/plain containers only: saved in checkpoints for exact resume
+    def load_state_dict(self, state:dict): pass
+    def due(self, epoch:int, built:bool) -> bool:
+        "Whether to rebuild at the start of 0-based `epoch` (always when not built yet)."
+        return not built or (self.refresh > 0 and epoch % self.refresh == 0)
+
+GROUP_KEYS = ('batch', 'dataset', 'time', 'modality_set')
+
+def group_codes(batch:ModalityBatch, key:str, modalities=None) -> torch.Tensor:
+    "(n,) long group of each cell: a registered covariate's codes, or the modality set as a bit code."
+    check_choice('group_by', key, GROUP_KEYS)
+    if key == 'modality_set':
+        mods = list(modalities or batch.mask)
+        return sum(batch.mask[m].long() << i for i, m in enumerate(mods) if m in batch.mask)
+    c = batch.covariates.get(key)
+    if c is None: raise InputError(f"group_by={key!r}: the batch has no {key!r} covariate; register data with {key}_key=...")
+    return c.long()
 
 HEADS: dict = {}
 

@@ -170,7 +170,10 @@ def _elbo(self:MosaicVAE, batch:ModalityBatch, kl_weight:float=1.) -> LossOutput
         nll_total = nll_total + nll.sum()
         recon[k] = nll.mean()
     loss = (nll_total + kl_weight * kl.sum()) / n
-    extra = dict(z=z[:, :self.n_latent], qz_mu=mu[:, :self.n_latent], kl_weight=float(kl_weight))
+    d = self.n_latent
+    extra = dict(z=z[:, :d], qz_mu=mu[:, :d], qz_logvar=lv[:, :d], kl_weight=float(kl_weight),
+                 expert_mu={k: v[:, :d] for k, v in mus.items()}, expert_logvar={k: v[:, :d] for k, v in lvs.items()}, masks=masks)
+    if self.n_latent_tech: extra['z_tech'] = z[:, d:]
     if self.symmetric_kl > 0:
         skl, n_pairs = _sym_kl(mus, lvs, masks)
         loss = loss + self.symmetric_kl * skl

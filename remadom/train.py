@@ -121,6 +121,7 @@ class Trainer:
                  scheduler:dict|None=None,    # {'name': 'none'|'cosine'|'step'|'plateau', step_size, gamma, patience, min_lr, warmup_epochs}
                  kl_warmup_epochs:float=20, kl_max:float=1.0, # KL weight kl_max * min(1, t / kl_warmup_epochs)
                  heads:dict|None=None,        # name -> (Head module, weight: float or callable t -> float)
+                 providers:dict|None=None,    # name -> `Provider` (kNN graph, bridges) that heads read; rebuilt every `refresh` epochs
                  precision:str='fp32',        # 'fp32', 'bf16' or 'fp16' (CUDA only)
                  device='auto',
                  early_stopping:dict|None=None, # {'monitor', 'patience', 'min_delta', 'mode'}; None: no early stopping
@@ -160,6 +161,10 @@ class Trainer:
                     and (callable(hw[1]) or isinstance(hw[1], (int, float)))):
                 raise InputError(f"heads.{name} must be a (Head module, weight) pair; weight is a number or a callable epoch -> float.")
             self.heads[name], self.head_weights[name] = hw
+        self.providers = dict(providers or {})
+        for name, p in self.providers.items():
+            if not callable(getattr(p, 'update', None)): raise InputError(f"providers.{name} must be a Provider with update(model, epoch).")
+        self.providers_built = set()
         self.model, self.train_loader, self.val_loader = model, train_loader, val_loader
         self.epochs, self.clip_grad, self.kl_warmup_epochs, self.kl_max = epochs, clip_grad, kl_warmup_epochs, kl_max
         self.precision, self.checkpoint_every, self.progress_bar, self.tensorboard = precision, checkpoint_every, progress_bar, tensorboard
@@ -199,7 +204,7 @@ def _objective(self:Trainer, batch, t:float, epoch:int, kl_weight:float):
     terms.update({f'head_{k}': sc(v) for k, v in out.heads.items()})
     terms.update({k: sc(v) for k, v in out.extra.items() if isinstance(v, (int, float)) or (isinstance(v, torch.Tensor) and v.numel() == 1)})
     if len(self.heads):
-        ctx = StepContext(batch=batch, out=out, step=self.step, epoch=epoch)
+        ctx = StepContext(batch=batch, out=out, step=self.step, epoch=epoch, providers=self.providers, model=self.model)
         z = out.extra['z'].float()
         with torch.autocast(dev.type, enabled=False):
             for name, head in self.heads.items():
@@ -279,6 +284,7 @@ def _save(self:Trainer, names, partial:bool=False) -> list:
               scheduler=None if self.scheduler is None else self.scheduler.state_dict(),
               scaler=self.scaler.state_dict(), rng=_rng_state(), epoch=self.epoch, global_step=self.step,
               history=self.history, bad_epochs=self.bad_epochs, extra_state=self.extra_state,
+              providers={k: p.state_dict() for k, p in self.providers.items() if k in self.providers_built},
               version=__version__, partial=partial)
     buf = io.BytesIO(); torch.save(ck, buf); data = buf.getvalue()
     return [save_checkpoint(data, self.run_dir/n) for n in names]
@@ -302,6 +308,9 @@ def _open_tensorboard(self:Trainer):
 
 @patch
 def _train_epoch(self:Trainer, epoch:int, pbar, tb) -> dict:
+    for name, p in self.providers.items():   # rebuilt from the current weights, before the epoch's first step
+        if p.due(epoch, name in self.providers_built):
+            p.update(self.model, epoch); self.providers_built.add(name)
     self.model.train(); self.heads.train()
     if hasattr(self.train_loader, 'set_epoch'): self.train_loader.set_epoch(epoch)
     nb, sums, n = len(self.train_loader), {}, 0
@@ -375,5 +384,7 @@ def resume(self:Trainer, path:str|Path):
     self.history = {**ck['history'], 'stop_reason': None}
     self.kl_weight = kl_weight_at(self.epoch, self.kl_warmup_epochs, self.kl_max)
     if self.extra_state is None: self.extra_state = ck.get('extra_state')
+    for name, st in (ck.get('providers') or {}).items():
+        if name in self.providers: self.providers[name].load_state_dict(st); self.providers_built.add(name)
     _set_rng_state(ck['rng'])
     return self
