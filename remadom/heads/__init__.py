@@ -7,7 +7,7 @@ Docs: https://remadom.github.io/remadom/api/heads.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/api/20_heads.ipynb #fdd82b20
+# %% ../../nbs/api/20_heads.ipynb #ae9507a3
 from .base import (GROUPINGS, PairwiseHead, check_groups, group_pairs, group_sets, n_groups, toy_context)
 from .mmd import MMDHead, mmd
 from .sinkhorn import SinkhornHead, sinkhorn
