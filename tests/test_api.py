@@ -43,6 +43,9 @@ def test_resume_is_bit_exact_with_the_real_model(tmp_path):
     for (k, a), b in zip(full.module.state_dict().items(), rest.module.state_dict().values()):
         assert np.array_equal(a.numpy(), b.numpy()), k
     np.testing.assert_array_equal(full.get_latent(key=None), rest.get_latent(key=None))
+    best = load_checkpoint(tmp_path/'full'/'checkpoint.best.pt')      # fit() ends with the weights of checkpoint.best.pt
+    assert full.checkpoint['epoch'] == best['epoch'] == full.history['best_epoch']
+    for k, v in full.module.state_dict().items(): assert np.array_equal(v.numpy(), best['model'][k].numpy()), k
 
 
 def test_sigkill_mid_training_then_resume(tmp_path):
@@ -79,11 +82,25 @@ def test_cli_train_embed_impute_evaluate(tmp_path):
     cfg = _cfg(tmp_path/'run', **{'train.epochs': 2}); (tmp_path/'cfg.yaml').write_text(yaml.safe_dump(cfg))
     run = lambda *a: subprocess.run([REMADOM, *a], cwd=tmp_path, check=True, capture_output=True, text=True)
     run('train', '--config', 'cfg.yaml')
-    run('embed', str(tmp_path/'run'))
+    z_train = np.load(tmp_path/'run'/'embeddings.npz')
+    r = subprocess.run([REMADOM, 'embed', str(tmp_path/'run')], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 2 and 'already exists; pass --overwrite' in r.stderr and 'Traceback' not in r.stderr
+    run('embed', str(tmp_path/'run'), '--overwrite')
+    z_embed = np.load(tmp_path/'run'/'embeddings.npz')
+    # one rule: train's and embed's embeddings both come from checkpoint.best.pt, and say so
+    np.testing.assert_array_equal(z_train['z'], z_embed['z'])
+    assert str(z_embed['checkpoint']).endswith('checkpoint.best.pt')
+    assert str(z_train['checkpoint_sha256']) == str(z_embed['checkpoint_sha256'])
     run('impute', str(tmp_path/'run'), '--target', 'adt', '--use', 'rna', '--n-samples', '3')
     imp = np.load(tmp_path/'run'/'imputed_adt.npz')
     assert imp['mean'].shape == (600, 134) and (imp['mean'] >= 0).all() and (imp['sd'] >= 0).all()
     out = run('evaluate', str(tmp_path/'run')).stdout
     met = json.loads((tmp_path/'run'/'metrics.json').read_text())
+    assert met['checkpoint']['sha256'] == str(z_embed['checkpoint_sha256'])
+    assert str(np.load(tmp_path/'run'/'imputed_adt.npz')['checkpoint_sha256']) == met['checkpoint']['sha256']
     assert {'remadom', 'pca_baseline'} <= set(met) and 0 <= met['remadom']['nmi'] <= 1 and 'pca_baseline' in out
     for f in ('umap_remadom.png', 'umap_pca.png'): assert (tmp_path/'run'/f).stat().st_size > 5000
+    um = os.umask(0); os.umask(um)                        # outputs get the user's umask, not mkstemp's 0600
+    for f in ('checkpoint.best.pt', 'checkpoint.last.pt', 'embeddings.npz', 'imputed_adt.npz', 'metrics.json',
+              'config.resolved.yaml', 'train_log.csv'):
+        assert (tmp_path/'run'/f).stat().st_mode & 0o777 == 0o666 & ~um, f

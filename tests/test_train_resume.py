@@ -106,3 +106,111 @@ def test_resume_refuses_truncated_checkpoint(tmp_path):
     (tmp_path/'ck.pt').write_bytes((tmp_path/'ck.pt').read_bytes()[:-3])
     with pytest.raises(CheckpointError, match='ck.pt is truncated or corrupted'):
         Trainer(M(), [object()], progress_bar=False).fit(resume_from=tmp_path/'ck.pt')
+
+
+# --- in-process toy: exact resume under every schedule, old formats, hostile files, run-directory lock -----------------
+import io, json, math, socket, warnings
+from pathlib import Path
+from remadom.checkpoint import RunDirLocked, run_lock, FORMAT
+from remadom.core import InputError
+
+_NS = {}
+exec(SCRIPT.split("torch.set_num_threads(1)")[0], _NS)   # the toy Loader and VAE of the subprocess script
+FIXTURE = Path(__file__).parent/'fixtures'/'checkpoint_format_1.0.pt'
+
+
+def _toy_X():
+    g = torch.Generator().manual_seed(0)
+    return torch.poisson(torch.softmax(torch.randn(2, 16, generator=g), -1)[torch.arange(128) % 2] * 100, generator=g)
+
+
+def _toy(epochs, sched, run_dir=None, resume=None, **kw):
+    torch.manual_seed(0)
+    tr = Trainer(_NS['VAE'](), _NS['Loader'](_toy_X()), epochs=epochs, run_dir=run_dir, progress_bar=False,
+                 kl_warmup_epochs=3, scheduler=sched, lr=5e-3, seed=0, restore_best=False, **kw)
+    tr.fit(resume_from=resume)
+    return tr
+
+
+def _same(a, b):
+    for (k, x), y in zip(a.model.state_dict().items(), b.model.state_dict().values()): assert torch.equal(x, y), k
+
+
+SCHEDULES = {
+    'none': ({'name': 'none'}, None),
+    'cosine': ({'name': 'cosine', 'min_lr': 1e-4}, 'horizon'),
+    'step': ({'name': 'step', 'step_size': 2, 'gamma': 0.5}, None),
+    'plateau': ({'name': 'plateau', 'patience': 1, 'gamma': 0.5}, None),
+    'warm-up': ({'name': 'none', 'warmup_epochs': 2}, None),
+    'warm-up+cosine': ({'name': 'cosine', 'warmup_epochs': 2, 'min_lr': 1e-4}, 'horizon'),
+}
+
+
+@pytest.mark.parametrize('name', list(SCHEDULES))
+def test_train_n_then_resume_to_m_equals_train_m(tmp_path, name):
+    "3 epochs, then resumed to 6, give the weights and learning rates of a straight 6-epoch run, bit for bit (1 thread)."
+    torch.set_num_threads(1)
+    sched, extra = SCHEDULES[name]
+    first = {**sched, 'horizon': 6} if extra else sched
+    straight = _toy(6, sched)
+    _toy(3, first, run_dir=tmp_path)
+    cont = _toy(6, first, resume=tmp_path/'checkpoint.last.pt')
+    assert cont.epoch == 6 and len(cont.history['rows']) == 6
+    assert [r['lr'] for r in cont.history['rows']] == [r['lr'] for r in straight.history['rows']]
+    _same(straight, cont)
+
+
+def test_cosine_resume_to_another_length_is_refused_with_the_fix(tmp_path):
+    _toy(3, {'name': 'cosine'}, run_dir=tmp_path)
+    with pytest.raises(InputError, match=r"T_max=3 but this run's has T_max=6.*train\.epochs=3.*horizon"):
+        _toy(6, {'name': 'cosine'}, resume=tmp_path/'checkpoint.last.pt')
+
+
+def test_older_minor_format_loads_and_resumes_exactly(tmp_path):
+    "The stored format-1.0 file (numpy RNG state pickled, header 'v1') loads with weights_only and resumes bit for bit."
+    assert FIXTURE.read_bytes().startswith(b'remadom-checkpoint v1 sha256=')
+    ck = load_checkpoint(FIXTURE)
+    assert ck['format'] == '%d.%d' % FORMAT and ck['epoch'] == 2 and isinstance(ck['rng']['numpy']['keys'], torch.Tensor)
+    sched = {'name': 'cosine', 'min_lr': 1e-4}
+    straight = _toy(4, sched)
+    (tmp_path/'run').mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        cont = _toy(4, sched, resume=FIXTURE, run_dir=tmp_path/'run')
+    _same(straight, cont)
+
+
+def test_newer_format_is_refused_naming_the_version(tmp_path):
+    raw = FIXTURE.read_bytes().replace(b'remadom-checkpoint v1 ', b'remadom-checkpoint v1.9 ', 1)
+    (tmp_path/'new.pt').write_bytes(raw)
+    with pytest.raises(CheckpointError, match=r"format 1\.9, newer than format 1\.1.*upgrade remadom"):
+        load_checkpoint(tmp_path/'new.pt')
+
+
+class _Evil:
+    def __init__(self, marker): self.marker = marker
+    def __reduce__(self): return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize('how', ['load', 'resume'])
+def test_malicious_checkpoint_with_a_valid_header_runs_nothing(tmp_path, how):
+    marker = tmp_path/'PWNED'
+    buf = io.BytesIO(); torch.save({'model': {}, 'epoch': 1, 'rng': _Evil(marker)}, buf)
+    ck = tmp_path/'checkpoint.last.pt'
+    save_checkpoint(buf.getvalue(), ck)                     # a valid SHA-256 header over the hostile bytes
+    assert ck.read_bytes().startswith(b'remadom-checkpoint v1.1 sha256=')
+    with pytest.raises(CheckpointError, match=r"was refused: it holds Python objects other than tensors.*never runs code"):
+        if how == 'load': load_checkpoint(ck)
+        else: _toy(2, None, resume=ck)
+    assert not marker.exists()
+
+
+def test_a_second_training_into_a_run_dir_is_refused_and_a_stale_lock_replaced(tmp_path):
+    with run_lock(tmp_path):
+        with pytest.raises(RunDirLocked, match=rf"in use by another training \(pid {os.getpid()}"):
+            _toy(1, None, run_dir=tmp_path)
+    dead = subprocess.Popen([sys.executable, '-c', 'pass']); dead.wait()
+    (tmp_path/'.remadom.lock').write_text(json.dumps({'pid': dead.pid, 'host': socket.gethostname(), 'started': 0}))
+    with pytest.warns(UserWarning, match='stale lock'):
+        assert _toy(1, None, run_dir=tmp_path).epoch == 1
+    assert not (tmp_path/'.remadom.lock').exists()
