@@ -91,9 +91,10 @@ def _read_data(cfg:Config):
     return read_data(cfg.data.path, backed=cfg.data.backed, field='data.path')
 
 # %% ../nbs/api/32_api.ipynb #5914b6a3
-def _heads(cfg:Config) -> dict:
-    "name -> (head module, weight as a function of the epoch) from `alignment.heads`."
-    return {hc.name: (HEADS[hc.name](**hc.params), hc.weight_at) for hc in cfg.alignment.heads}
+def _alignment(self) -> tuple:
+    "(heads, providers) of the config's `alignment`, `structure` and `bridge` sections, built for this registry."
+    from .align import build_alignment
+    return build_alignment(self.config, self.registry, device=get_device(self.config.train.device))
 
 def _fit(self:Remadom, epochs:int|None=None, run_dir:str|Path|None=None, resume_from:str|Path|None=None, **overrides) -> dict:
     "Train the model; returns the history. `epochs`, `run_dir` and dotted overrides replace config values."
@@ -138,8 +139,10 @@ def _ckpt_info(path:Path, epoch) -> dict:
 
 def _trainer(self:Remadom, train_dl, val_dl, es) -> Trainer:
     c = self.config; t, o = c.train, c.optim
+    heads, providers = _alignment(self)
     return Trainer(self.module, train_dl, val_dl, epochs=t.epochs, lr=o.lr, weight_decay=o.weight_decay, clip_grad=o.clip_grad or None,
-                      scheduler=o.scheduler.to_dict(), kl_warmup_epochs=t.kl_warmup_epochs, kl_max=t.kl_max, heads=_heads(c),
+                      scheduler=o.scheduler.to_dict(), kl_warmup_epochs=t.kl_warmup_epochs, kl_max=t.kl_max,
+                      heads=heads, providers=providers, head_input=c.alignment.head_input,
                       precision=t.precision, device=t.device,
                       early_stopping=es,
                       run_dir=self.run_dir, checkpoint_every=t.checkpoint_every, progress_bar=c.logging.progress_bar,

@@ -13,7 +13,7 @@ from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 import yaml
 from .core import InputError, closest, check_choice, make_spec, HEADS
-from .data import EXAMPLES
+from .data import EXAMPLES, example_names
 from .checkpoint import atomic_write
 
 # %% auto #0
@@ -155,7 +155,7 @@ class DataConfig(_Section):
     n_top_genes: int|None = _f(None, ge=1) # keep this many highly variable genes (seurat_v3 on counts, batch-aware) of each 'rna' modality; null: all
 
     def _validate(self, path):
-        if self.example is not None: check_choice(_join(path, 'example'), self.example, EXAMPLES)
+        if self.example is not None: check_choice(_join(path, 'example'), self.example, example_names())
         if self.path is not None and Path(self.path).suffix not in ('.h5mu', '.h5ad'):
             raise InputError(f"{_join(path, 'path')}={self.path!r} must be an .h5mu or .h5ad file.")
         for k in ('batch_key', 'dataset_key', 'time_key', 'label_key'):
@@ -175,7 +175,7 @@ class DataConfig(_Section):
         "Raise unless exactly one of `path`/`example` is set and the file exists (when data are not passed in Python)."
         if (self.path is None) == (self.example is None):
             what = 'both data.path and data.example are set; keep one' if self.path else 'no data: set data.path or data.example'
-            raise InputError(f"{what} (data.path: an .h5mu/.h5ad file; data.example: one of {sorted(EXAMPLES)}), "
+            raise InputError(f"{what} (data.path: an .h5mu/.h5ad file; data.example: one of {example_names()}), "
                              f"or pass the data in Python.")
         if self.path is not None and not Path(self.path).exists():
             raise InputError(f"data.path={self.path!r} does not exist (relative paths are read from {os.getcwd()}).")
@@ -259,21 +259,26 @@ class HeadConfig(_Section):
 class AlignmentConfig(_Section):
     "The heads added to the ELBO."
     heads: list[HeadConfig] = _f([])  # list of {name, weight, schedule, params}; empty: plain masked ELBO
+    head_input: str = _f('mean', choices=('mean', 'sample')) # what heads see: the posterior mean of z_bio or its sample
 
 # %% ../nbs/api/30_config.ipynb #3af855de
 @dataclass
 class StructureConfig(_Section):
-    "The cell-cell graph that graph heads use."
+    "The cell-cell kNN graph that graph heads (laplacian) read as the provider 'knn'."
     graph: str|None = _f(None, choices=('knn',))  # null (no graph) or 'knn'
+    source: str = _f('input', choices=('input', 'embedding')) # each modality's input PCA/LSI (fixed) or the current embedding (refreshed)
     k: int = _f(15, ge=1)                          # neighbours per cell
-    backend: str = _f('faiss', choices=('faiss', 'exact')) # nearest-neighbour search backend
+    backend: str = _f('auto', choices=('auto', 'faiss', 'exact')) # nearest-neighbour search backend
+    refresh: int = _f(1, ge=0)                     # source='embedding': epochs between rebuilds
+    params: dict = _f({})                          # other `remadom.graph.KnnGraph` options (n_comps, weights, symmetrize, ...)
 
 @dataclass
 class BridgeConfig(_Section):
-    "How cross-modal bridge edges between cells are found."
+    "Cell-cell correspondences that the crossgraph head reads as the provider 'bridge'."
     method: str|None = _f(None, choices=('mnn', 'seeded', 'dictionary', 'linear')) # null: no bridge
-    k: int = _f(20, ge=1)            # neighbours searched per cell
-    params: dict = _f({})            # method options
+    k: int = _f(20, ge=1)            # neighbours searched per cell (mnn, dictionary, linear)
+    refresh: int = _f(1, ge=0)       # bridges built in the embedding: epochs between rebuilds
+    params: dict = _f({})            # other options of the `remadom.bridges` class (group_by, space, modality, ...)
 
 @dataclass
 class SchedulerConfig(_Section):

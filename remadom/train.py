@@ -73,6 +73,7 @@ class Trainer:
                  kl_warmup_epochs:float=20, kl_max:float=1.0, # KL weight kl_max * min(1, t / kl_warmup_epochs)
                  heads:dict|None=None,        # name -> (Head module, weight: float or callable t -> float)
                  providers:dict|None=None,    # name -> `Provider` (kNN graph, bridges) that heads read; rebuilt every `refresh` epochs
+                 head_input:str='mean',       # what heads see as z: 'mean' (posterior mean of z_bio) or 'sample' (its reparameterised sample)
                  precision:str='fp32',        # 'fp32', 'bf16' or 'fp16' (CUDA only)
                  device='auto',
                  early_stopping:dict|None=None, # {'monitor', 'patience', 'min_delta', 'mode'}; None: no early stopping
@@ -113,6 +114,8 @@ class Trainer:
                     and (callable(hw[1]) or isinstance(hw[1], (int, float)))):
                 raise InputError(f"heads.{name} must be a (Head module, weight) pair; weight is a number or a callable epoch -> float.")
             self.heads[name], self.head_weights[name] = hw
+        check_choice('head_input', head_input, ('mean', 'sample'))
+        self.head_input = head_input
         self.providers = dict(providers or {})
         for name, p in self.providers.items():
             if not callable(getattr(p, 'update', None)): raise InputError(f"providers.{name} must be a Provider with update(model, epoch).")
@@ -158,7 +161,7 @@ def _objective(self:Trainer, batch, t:float, epoch:int, kl_weight:float):
     terms.update({k: sc(v) for k, v in out.extra.items() if isinstance(v, (int, float)) or (isinstance(v, torch.Tensor) and v.numel() == 1)})
     if len(self.heads):
         ctx = StepContext(batch=batch, out=out, step=self.step, epoch=epoch, providers=self.providers, model=self.model)
-        z = out.extra['z'].float()
+        z = out.extra['qz_mu' if self.head_input == 'mean' else 'z'].float()
         with torch.autocast(dev.type, enabled=False):
             for name, head in self.heads.items():
                 w = self.head_weights[name]; w = float(w(t) if callable(w) else w)

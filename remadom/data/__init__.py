@@ -13,7 +13,7 @@ from ..core import InputError, closest
 from .registry import register, Registry, Covariate
 
 # %% auto #0
-__all__ = ['EXAMPLES', 'data_dir', 'example_path', 'read_data', 'load_example']
+__all__ = ['EXAMPLES', 'data_dir', 'example_path', 'read_data', 'load_example', 'example_names']
 
 # %% ../../nbs/api/05_data.ipynb #5e08130d
 EXAMPLES = {
@@ -62,8 +62,20 @@ def read_data(path,                  # an .h5mu (MuData) or .h5ad (AnnData) file
         raise InputError(f"{field}={str(p)!r} cannot be read as {p.suffix} ({type(e).__name__}: {why}); the file may be truncated, "
                          f"still being written or not {'a MuData' if p.suffix == '.h5mu' else 'an AnnData'} file: write it again.") from None
 
-def load_example(name:str,        # one of `EXAMPLES`
-                 backed:bool=False # open read-only backed instead of loading into memory
+def load_example(name:str,        # one of `EXAMPLES`, or a scenario built from them (`remadom.data.scenarios.SCENARIOS`)
+                 backed:bool=False # open read-only backed instead of loading into memory (files only)
                 ):
-    "Load a bundled real example: a `MuData` (`.h5mu`) or an `AnnData` (`.h5ad`)."
+    "Load a bundled real example: a `MuData` (`.h5mu`) or an `AnnData` (`.h5ad`); scenarios are built in memory."
+    from remadom.data.scenarios import SCENARIOS, build_scenario
+    if name in SCENARIOS:
+        if backed: raise InputError(f"example {name!r} is a scenario built in memory from the bundled files; use backed=False (data.backed: false).")
+        return build_scenario(name, load_example)
+    if name not in EXAMPLES:
+        names = sorted(EXAMPLES) + sorted(SCENARIOS)
+        raise InputError(f"example {name!r} is unknown; choose one of {names}.{closest(name, names)}")
     return read_data(example_path(name), backed)
+
+def example_names() -> list:
+    "Every name `load_example` takes: the bundled files and the scenarios built from them."
+    from remadom.data.scenarios import SCENARIOS
+    return sorted(EXAMPLES) + sorted(SCENARIOS)
