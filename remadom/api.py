@@ -93,7 +93,7 @@ def _read_data(cfg:Config):
 # %% ../nbs/api/32_api.ipynb #5914b6a3
 def _alignment(self) -> tuple:
     "(heads, providers) of the config's `alignment`, `structure` and `bridge` sections, built for this registry."
-    from .align import build_alignment
+    from remadom.align import build_alignment
     return build_alignment(self.config, self.registry, device=get_device(self.config.train.device))
 
 def _fit(self:Remadom, epochs:int|None=None, run_dir:str|Path|None=None, resume_from:str|Path|None=None, **overrides) -> dict:
