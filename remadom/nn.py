@@ -50,9 +50,12 @@ def _codes(cats, n_cat_list, n:int) -> list:
     return out
 
 # %% ../nbs/api/11_nn.ipynb #29b85436
+_DENSE_ABOVE = 0.05   # a sparse input denser than this goes through the dense GEMM (faster there on CPU)
+
 def _first_linear(x, lin:nn.Linear) -> torch.Tensor:
-    "x W^T + b; a sparse x is read entry by entry (embedding_bag over its CSR rows), never densified."
+    "x W^T + b; a sparse x (density <= 5%) is read entry by entry (embedding_bag over its CSR rows), never densified."
     wt = lin.weight.t()                              # (n_in, n_out); contiguous when the storage is transposed
+    if x.layout != torch.strided and x.values().numel() > _DENSE_ABOVE * x.shape[0] * x.shape[1]: x = x.to_dense()
     if x.layout == torch.strided: return torch.addmm(lin.bias, x, wt) if lin.bias is not None else x @ wt
     if x.layout != torch.sparse_csr: x = x.to_sparse_csr()
     y = F.embedding_bag(x.col_indices(), wt, x.crow_indices(), mode='sum', per_sample_weights=x.values().to(wt.dtype),
