@@ -82,20 +82,51 @@ def _pois_logpmf(x, rate):
     "log Poisson(x; rate); a rate that underflowed to 0 is clamped."
     return x * torch.log(rate.clamp(min=torch.finfo(rate.dtype).tiny)) - rate - torch.lgamma(x + 1)
 
+def _nb_rest(x, mu, theta, d_theta=None):
+    "log NB(x; mu, theta) - log NB(0; mu, theta) for x > 0; `d_theta` is delta(theta) when already computed."
+    mu = mu.clamp(min=torch.finfo(mu.dtype).tiny)
+    d = _stirling_rest(theta) if d_theta is None else d_theta
+    return ((theta - 0.5) * torch.log1p(x / theta) - x + _stirling_rest(theta + x) - d
+            + x * torch.log(mu) + x * _log_ratio(x, mu, theta) - torch.lgamma(x + 1))
+
 def _nb_sample(mu, theta):
     "Gamma -> Poisson draws of NB(mu, theta) (no gradient)."
     return torch.poisson(torch._standard_gamma(theta) * (mu / theta))
 
 # %% ../nbs/api/10_distributions.ipynb #7fa9a7e3
+def _nonzero(x):
+    "Index tuple and values of the nonzero entries of a dense `x`, or of the stored entries of a sparse 2-D `x`."
+    if x.layout == torch.strided:
+        idx = x.nonzero(as_tuple=True)
+        return idx, x[idx]
+    row, col, v = _sparse_parts(x)
+    return (row, col), v
+
+def _theta_table(theta, theta_index, mu):
+    "(theta for broadcasting, (G, p) table or None, (n,) group index or None)."
+    if theta_index is None: return theta, None, None
+    tab, g = torch.as_tensor(theta), torch.as_tensor(theta_index)
+    if tab.dim() != 2 or g.dim() != 1 or g.dtype.is_floating_point or torch.as_tensor(mu).shape != (len(g), tab.shape[1]):
+        raise InputError(f"theta_index: pass a (G, p) theta table with an (n,) integer index for an (n, p) mu; got theta "
+                         f"{tuple(tab.shape)}, theta_index {tuple(g.shape)} ({g.dtype}), mu {tuple(torch.as_tensor(mu).shape)}.")
+    return tab.index_select(0, g.long()), tab, g.long()
+
 class NegativeBinomial(_Checks, td.Distribution):
     "Negative binomial with mean `mu` and inverse dispersion `theta` (variance mu + mu^2/theta)."
     arg_constraints = {'mu': constraints.positive, 'theta': constraints.positive}
     support = constraints.nonnegative_integer
     _params = ('mu', 'theta')
 
-    def __init__(self, mu, theta, validate_args=None):
+    def __init__(self, mu, theta, validate_args=None,
+                 theta_index=None):  # (n,) group of each row when `theta` is a (G, p) table (per gene-batch dispersion)
+        theta, self._tab, self._grp = _theta_table(theta, theta_index, mu)
         self.mu, self.theta = broadcast_all(mu, theta)
+        self._shared_theta()
         super().__init__(self.mu.shape, validate_args=validate_args)
+
+    def _shared_theta(self):
+        "Keep the (1, p) table of a 2-D theta that is the same for every row (stride 0 over rows)."
+        if self._tab is None and self.theta.dim() == 2 and self.theta.stride(0) == 0: self._tab = self.theta[:1]
 
     @property
     def mean(self): return self.mu
@@ -106,9 +137,31 @@ class NegativeBinomial(_Checks, td.Distribution):
         shape = self._extended_shape(sample_shape)
         with torch.no_grad(): return _nb_sample(self.mu.expand(shape), self.theta.expand(shape))
 
+    def _parts(self, x):
+        "(log NB(0) on the grid, index tuple of the nonzero x, log NB - log NB(0) there)."
+        idx, v = _nonzero(x)
+        if self._validate_args: self._validate_sample(v if x.layout != torch.strided else x)
+        mu, th = self.mu, self.theta
+        d = None
+        if self._tab is not None and len(idx) == 2:
+            dt = _stirling_rest(self._tab)                    # once per feature, or per (group, feature)
+            d = dt[0].index_select(0, idx[1]) if self._grp is None else dt[self._grp.index_select(0, idx[0]), idx[1]]
+        return -th * torch.log1p(mu / th), idx, _nb_rest(v, mu[idx], th[idx], d)
+
+    def _fast(self, x) -> bool: return x.shape == self.batch_shape and (x.layout == torch.strided or x.dim() == 2)
+
     def log_prob(self, x):
-        if self._validate_args: self._validate_sample(x)
-        return _nb_logpmf(x, self.mu, self.theta)
+        if not self._fast(x):
+            if self._validate_args: self._validate_sample(x)
+            return _nb_logpmf(x, self.mu, self.theta)
+        zero, idx, rest = self._parts(x)
+        return zero.index_put(idx, rest, accumulate=True)
+
+    def log_prob_rows(self, x):
+        "Log-likelihood of each row of `x` `(n, p)`: `(n,)`; sparse CSR/COO `x` is never densified."
+        if x.dim() != 2 or not self._fast(x): return super().log_prob_rows(x)
+        zero, (row, _), rest = self._parts(x)
+        return zero.sum(-1).index_add(0, row, rest)
 
 # %% ../nbs/api/10_distributions.ipynb #73ac8588
 class ZeroInflatedNegativeBinomial(NegativeBinomial):
@@ -116,8 +169,10 @@ class ZeroInflatedNegativeBinomial(NegativeBinomial):
     arg_constraints = {'mu': constraints.positive, 'theta': constraints.positive, 'zi_logits': constraints.real}
     _params = ('mu', 'theta', 'zi_logits')
 
-    def __init__(self, mu, theta, zi_logits, validate_args=None):
+    def __init__(self, mu, theta, zi_logits, validate_args=None, theta_index=None):
+        theta, self._tab, self._grp = _theta_table(theta, theta_index, mu)
         self.mu, self.theta, self.zi_logits = broadcast_all(mu, theta, zi_logits)
+        self._shared_theta()
         td.Distribution.__init__(self, self.mu.shape, validate_args=validate_args)
 
     @property
@@ -136,9 +191,21 @@ class ZeroInflatedNegativeBinomial(NegativeBinomial):
             return _nb_sample(self.mu.expand(shape), self.theta.expand(shape)) * keep
 
     def log_prob(self, x):
-        if self._validate_args: self._validate_sample(x)
-        lnb, l = _nb_logpmf(x, self.mu, self.theta), self.zi_logits
-        return torch.where(x == 0, torch.logaddexp(l, lnb), lnb) - F.softplus(l)
+        l = self.zi_logits
+        if not self._fast(x):
+            if self._validate_args: self._validate_sample(x)
+            lnb = _nb_logpmf(x, self.mu, self.theta)
+            return torch.where(x == 0, torch.logaddexp(l, lnb), lnb) - F.softplus(l)
+        zero, idx, rest = self._parts(x)
+        sp = F.softplus(l)
+        z = torch.logaddexp(l, zero) - sp
+        v = x[idx] if x.layout == torch.strided else _nonzero(x)[1]     # a sparse x may store explicit zeros
+        return z.index_put(idx, torch.where(v == 0, z[idx], zero[idx] + rest - sp[idx]))
+
+    def log_prob_rows(self, x):
+        "Log-likelihood of each row of `x` `(n, p)`: `(n,)`; sparse CSR/COO `x` is never densified."
+        if x.dim() != 2 or not self._fast(x): return _Checks.log_prob_rows(self, x)
+        return self.log_prob(x).sum(-1)
 
 # %% ../nbs/api/10_distributions.ipynb #dca23f83
 class Poisson(_Checks, td.Poisson):

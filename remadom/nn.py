@@ -50,6 +50,23 @@ def _codes(cats, n_cat_list, n:int) -> list:
     return out
 
 # %% ../nbs/api/11_nn.ipynb #29b85436
+_DENSE_ABOVE = 0.05   # a sparse input denser than this goes through the dense GEMM (faster there on CPU)
+
+def _first_linear(x, lin:nn.Linear) -> torch.Tensor:
+    "x W^T + b; a sparse x (density <= 5%) is read entry by entry (embedding_bag over its CSR rows), never densified."
+    wt = lin.weight.t()                              # (n_in, n_out); contiguous when the storage is transposed
+    if x.layout != torch.strided and x.values().numel() > _DENSE_ABOVE * x.shape[0] * x.shape[1]: x = x.to_dense()
+    if x.layout == torch.strided: return torch.addmm(lin.bias, x, wt) if lin.bias is not None else x @ wt
+    if x.layout != torch.sparse_csr: x = x.to_sparse_csr()
+    y = F.embedding_bag(x.col_indices(), wt, x.crow_indices(), mode='sum', per_sample_weights=x.values().to(wt.dtype),
+                        include_last_offset=True)
+    return y if lin.bias is None else y + lin.bias
+
+def _transposed_storage(lin:nn.Linear) -> nn.Linear:
+    "Store `lin.weight` (n_out, n_in) as the transpose of a contiguous (n_in, n_out) tensor: same values and shape, but rows of W^T are contiguous."
+    lin.weight = nn.Parameter(lin.weight.detach().t().contiguous().t())
+    return lin
+
 class MLP(nn.Module):
     "Fully connected network with covariates one-hot injected into every layer: `forward(x, *cats)`."
     def __init__(self,
@@ -79,9 +96,10 @@ class MLP(nn.Module):
                                if (not last or act_out) else nn.Identity())
 
     def forward(self, x:torch.Tensor, *cats) -> torch.Tensor:
+        "`x` (n, n_in) dense, or sparse CSR/COO (the first layer then reads only its stored entries)."
         cats = _codes(cats, self.n_cat_list, x.shape[0])
-        for lin, embs, block in zip(self.linears, self.embs, self.blocks):
-            x = lin(x)
+        for i, (lin, embs, block) in enumerate(zip(self.linears, self.embs, self.blocks)):
+            x = _first_linear(x, lin) if i == 0 else lin(x)
             for e, c in zip(embs, cats): x = x + e(c)
             x = block(x)
         return x
@@ -99,25 +117,44 @@ def _dense(x) -> torch.Tensor:
     if x.layout != torch.strided: x = x.to_dense()
     return x if x.dtype.is_floating_point else x.float()
 
-def input_transform(x,                    # (n, p) raw counts: dense tensor or torch sparse CSR
+def _row_index(x) -> torch.Tensor:
+    "The row of each stored entry of a sparse CSR tensor."
+    crow = x.crow_indices()
+    return torch.repeat_interleave(torch.arange(x.shape[0], device=x.device), crow.diff(), output_size=x.values().numel())
+
+def input_transform(x,                    # (n, p) raw counts: dense tensor or torch sparse CSR/COO
                     transform:str,        # one of `TRANSFORMS`
                     library=None,         # (n,) library sizes; row sums of `x` when None
-                    idf=None              # (p,) inverse document frequencies, needed by 'tfidf'
+                    idf=None,             # (p,) inverse document frequencies, needed by 'tfidf'
+                    sparse:bool=False,    # a sparse `x` gives a sparse CSR result (every transform maps 0 to 0)
                    ) -> torch.Tensor:
-    "The dense (n, p) encoder input for `transform`."
+    "The (n, p) encoder input for `transform`: dense, or sparse CSR for a sparse `x` when `sparse`."
     check_choice('transform', transform, TRANSFORMS)
-    x = _dense(x)
+    if not isinstance(x, torch.Tensor): raise InputError(f"x must be a torch tensor (dense or sparse CSR); got {type(x).__name__}.")
+    if not sparse or x.layout == torch.strided: return _transform_values(_dense(x), transform, library, idf, None, None)
+    if x.layout != torch.sparse_csr: x = x.coalesce().to_sparse_csr() if x.layout == torch.sparse_coo else x.to_sparse_csr()
+    v = x.values() if x.dtype.is_floating_point else x.values().float()
+    row = _row_index(x) if transform in ('log1p_norm', 'tfidf') else None
+    v = _transform_values(v, transform, library, idf, row, x)
+    return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), v, size=x.shape, check_invariants=False)
+
+def _transform_values(x, transform, library, idf, row, csr):
+    "The transform of a dense (n, p) `x`, or of the stored values `x` of `csr` (rows `row`)."
     if transform == 'identity': return x
     if transform == 'log1p': return torch.log1p(x)
     if transform == 'binary': return (x > 0).to(x.dtype)
-    lib = x.sum(1) if library is None else torch.as_tensor(library, dtype=x.dtype, device=x.device).reshape(-1)
-    if lib.shape[0] != x.shape[0]: raise InputError(f"library has {lib.shape[0]} entries for {x.shape[0]} cells.")
-    tf = x / torch.where(lib > 0, lib, torch.ones_like(lib)).unsqueeze(1)
+    n = x.shape[0] if csr is None else csr.shape[0]
+    if library is None: lib = x.sum(1) if csr is None else torch.zeros(n, dtype=x.dtype, device=x.device).index_add_(0, row, x)
+    else: lib = torch.as_tensor(library, dtype=x.dtype, device=x.device).reshape(-1)
+    if lib.shape[0] != n: raise InputError(f"library has {lib.shape[0]} entries for {n} cells.")
+    lib = torch.where(lib > 0, lib, torch.ones_like(lib))
+    tf = x / (lib.unsqueeze(1) if csr is None else lib[row])
     if transform == 'log1p_norm': return torch.log1p(1e4 * tf)
+    p = x.shape[1] if csr is None else csr.shape[1]
     if idf is None: raise InputError("transform='tfidf' needs idf=, a (p,) tensor; build it with idf_from_stats(registry.feature_stats[name]).")
     idf = torch.as_tensor(idf, dtype=x.dtype, device=x.device)
-    if idf.shape != (x.shape[1],): raise InputError(f"idf must have shape ({x.shape[1]},) (one value per feature); got {tuple(idf.shape)}.")
-    return torch.log1p(1e4 * tf * idf)
+    if idf.shape != (p,): raise InputError(f"idf must have shape ({p},) (one value per feature); got {tuple(idf.shape)}.")
+    return torch.log1p(1e4 * tf * (idf if csr is None else idf[csr.col_indices()]))
 
 # %% ../nbs/api/11_nn.ipynb #79cde356
 class Encoder(nn.Module):
@@ -142,13 +179,14 @@ class Encoder(nn.Module):
         self.register_buffer('idf', None if idf is None else torch.as_tensor(idf, dtype=torch.float32).reshape(-1))
         if self.idf is not None and len(self.idf) != self.n_in: raise InputError(f"idf has {len(self.idf)} values for n_in={n_in} features.")
         self.body = MLP(n_in, hidden[-1], hidden[:-1], n_cat_list, dropout, norm, activation, act_out=True)
+        _transposed_storage(self.body.linears[0])   # W^T rows contiguous: the sparse first layer gathers them
         self.mean, self.logvar = nn.Linear(hidden[-1], n_latent), nn.Linear(hidden[-1], n_latent)
 
     def mu_logvar(self, x, library=None, *cats) -> tuple:
         "`(mu, logvar)`, each (n, n_latent); the variance includes `var_eps`."
         if x.dim() != 2 or x.shape[1] != self.n_in:
             raise InputError(f"Encoder expects x of shape (n, {self.n_in}); got {tuple(x.shape)}.")
-        h = self.body(input_transform(x, self.transform, library, self.idf), *cats)
+        h = self.body(input_transform(x, self.transform, library, self.idf, sparse=True), *cats)
         v = self.logvar(h).clamp(-15., 15.)
         return self.mean(h), torch.logaddexp(v, torch.full_like(v, math.log(self.var_eps)))
 
@@ -176,8 +214,14 @@ class _Dispersion(nn.Module):
         elif mode == 'gene-batch': self.phi = nn.Parameter(torch.zeros(n_batch, p))
         else: self.phi = nn.Linear(width, p)
     def forward(self, h, batch):
-        phi = self.phi(h) if self.mode == 'gene-cell' else self.phi[batch] if self.mode == 'gene-batch' else self.phi.expand(h.shape[0], -1)
-        return phi.clamp(-12., 12.).exp()
+        "(n, p) theta; per gene a stride-0 view of one (p,) vector (the NB classes then work per gene)."
+        if self.mode == 'gene-cell': return self.phi(h).clamp(-12., 12.).exp()
+        th = self.phi.clamp(-12., 12.).exp()
+        return th[batch] if self.mode == 'gene-batch' else th.expand(h.shape[0], -1)
+    def table(self, h, batch) -> tuple:
+        "(theta, kwargs) for the NB classes: per gene-batch the (n_batch, p) table with `theta_index=batch`, else `forward`."
+        if self.mode == 'gene-batch': return self.phi.clamp(-12., 12.).exp(), dict(theta_index=batch)
+        return self(h, batch), {}
 
 # %% ../nbs/api/11_nn.ipynb #4cdf0359
 class _Decoder(nn.Module):
@@ -220,9 +264,9 @@ class CountDecoder(_Decoder):
         h, library, batch = self._prep(z, library, batch)
         mu = library.clamp_min(1e-8).unsqueeze(1) * torch.softmax(self.scale(h), -1)
         if self.likelihood == 'poisson': return Poisson(mu)
-        theta = self.theta(h, batch)
-        if self.likelihood == 'nb': return NegativeBinomial(mu, theta)
-        return ZeroInflatedNegativeBinomial(mu, theta, self.zi(h))
+        theta, kw = self.theta.table(h, batch)
+        if self.likelihood == 'nb': return NegativeBinomial(mu, theta, **kw)
+        return ZeroInflatedNegativeBinomial(mu, theta, self.zi(h), **kw)
 
 # %% ../nbs/api/11_nn.ipynb #e186e798
 class BernoulliDecoder(_Decoder):

@@ -7,14 +7,14 @@ Docs: https://remadom.github.io/remadom/api/data.loader.html.md"""
 # %% ../../nbs/api/02_data.loader.ipynb #2911c932
 from __future__ import annotations
 import math, warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import numpy as np, scipy.sparse as sp
 import torch
 from ..core import InputError, closest, ModalityBatch, get_device
 from .registry import Registry
 
 # %% auto #0
-__all__ = ['TensorLoader', 'train_val_split', 'BackedLoader', 'make_loader']
+__all__ = ['LoaderBatch', 'select_rows', 'TensorLoader', 'train_val_split', 'BackedLoader', 'make_loader']
 
 # %% ../../nbs/api/02_data.loader.ipynb #e48badc7
 @dataclass
@@ -26,10 +26,16 @@ class _Mat:
     val: torch.Tensor|None = None   # (nnz,) float32 values
     dense: torch.Tensor|None = None # (rows, features) float32
 
+def _to_device(t:torch.Tensor, device) -> torch.Tensor:
+    "`t` on `device`; to CUDA through pinned memory with a non-blocking copy (no wait for the transfer)."
+    device = torch.device(device)
+    if device.type != 'cuda' or t.device.type != 'cpu': return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
+
 def _tensor(a, dtype, device):
     with warnings.catch_warnings():  # read-only arrays (e.g. memory maps) are shared, never written
         warnings.simplefilter('ignore', UserWarning)
-        return torch.as_tensor(np.ascontiguousarray(a, dtype=dtype)).to(device)
+        return _to_device(torch.as_tensor(np.ascontiguousarray(a, dtype=dtype)), device)
 
 def _is_backed(m) -> bool: return not isinstance(m, (np.ndarray, sp.spmatrix, sp.sparray))
 
@@ -104,6 +110,25 @@ def _check_indices(indices, n_obs:int) -> np.ndarray:
     if a.min() < 0 or a.max() >= n_obs: raise InputError(f"indices must lie in [0, {n_obs}); got values from {a.min()} to {a.max()}.")
     return a.astype(np.int64)
 
+@dataclass
+class LoaderBatch(ModalityBatch):
+    "A `ModalityBatch` that also carries each modality's measured positions, so a model needs no `mask.nonzero()`."
+    measured: dict = field(default_factory=dict)   # name -> (n_k,) long: increasing positions i with mask[name][i]
+    def to(self, device, non_blocking:bool=False):
+        "A copy with every tensor on `device`."
+        b = ModalityBatch.to(self, device, non_blocking)
+        return LoaderBatch(b.x, b.mask, b.library, b.covariates, b.index,
+                           {k: v.to(device, non_blocking=non_blocking) for k, v in self.measured.items()})
+
+def select_rows(x:torch.Tensor,    # (n, p) dense, sparse CSR or sparse COO
+                idx:torch.Tensor,  # (m,) long row positions
+               ) -> torch.Tensor:
+    "Rows `idx` of `x` in the same layout; a CSR `x` is gathered as CSR (no COO round trip)."
+    if x.layout == torch.strided: return x.index_select(0, idx)
+    if x.layout == torch.sparse_coo: x = x.coalesce().to_sparse_csr()
+    if idx.device.type == 'cpu' and idx.numel() == x.shape[0] and bool((idx == torch.arange(len(idx))).all()): return x   # all rows
+    return _gather(_Mat(tuple(x.shape), crow=x.crow_indices(), col=x.col_indices(), val=x.values()), idx.long(), sparse=True)
+
 class _Loader:
     "Argument checks, per-cell tensors and batch assembly shared by the loaders."
     def __init__(self, registry, batch_size, shuffle, seed, indices, drop_last, device, sparse):
@@ -133,11 +158,14 @@ class _Loader:
         "Make the next pass use the order of `epoch`."
         self.epoch = int(epoch)
 
-    def _make_batch(self, idx:torch.Tensor, mats:dict, rows:dict) -> ModalityBatch:
-        "The ModalityBatch of global cells `idx`, whose rows in `mats[name]` are `rows[name]`."
+    def _make_batch(self, idx:torch.Tensor, mats:dict, rows:dict) -> LoaderBatch:
+        "The batch of global cells `idx`, whose rows in `mats[name]` are `rows[name]` (both on the host)."
+        dev = self.device
+        measured = {k: _to_device((r >= 0).nonzero().squeeze(1), dev) for k, r in rows.items()}   # on the host: no device sync
+        rows, idx = {k: _to_device(r, dev) for k, r in rows.items()}, _to_device(idx, dev)
         x = {k: _gather(m, rows[k], k in self.sparse) for k, m in mats.items()}
         f = lambda d: {k: v.index_select(0, idx) for k, v in d.items()}
-        return ModalityBatch(x, f(self._mask), f(self._lib), f(self._codes), idx)
+        return LoaderBatch(x, f(self._mask), f(self._lib), f(self._codes), idx, measured)
 
 # %% ../../nbs/api/02_data.loader.ipynb #2a7db93b
 class TensorLoader(_Loader):
@@ -155,7 +183,7 @@ class TensorLoader(_Loader):
         backed = [k for k in registry.modalities if _is_backed(registry.matrices[k])]
         if backed: raise InputError(f"the matrices of {backed} are backed (on disk); use BackedLoader or make_loader(registry).")
         self.mats = {k: _as_mat(registry.matrices[k], self.device) for k in registry.modalities}
-        self.rows = {k: torch.as_tensor(registry.rows[k], dtype=torch.long).to(self.device) for k in registry.modalities}
+        self.rows = {k: torch.as_tensor(registry.rows[k], dtype=torch.long) for k in registry.modalities}   # host: batches are indexed there
         self._idx = torch.as_tensor(self.indices)
 
     def order(self, epoch:int) -> torch.Tensor:
@@ -165,11 +193,11 @@ class TensorLoader(_Loader):
 
     def batch(self, idx) -> ModalityBatch:
         "The ModalityBatch of the global cells `idx`."
-        idx = torch.as_tensor(idx, dtype=torch.long).to(self.device)
+        idx = torch.as_tensor(idx, dtype=torch.long).cpu()
         return self._make_batch(idx, self.mats, {k: r.index_select(0, idx) for k, r in self.rows.items()})
 
     def __iter__(self):
-        order = self.order(self.epoch).to(self.device); self.epoch += 1
+        order = self.order(self.epoch); self.epoch += 1
         return (self.batch(order[s:s + self.batch_size]) for s in _starts(len(order), self.batch_size, self.drop_last))
 
 # %% ../../nbs/api/02_data.loader.ipynb #8cf391dc
@@ -252,7 +280,7 @@ class BackedLoader(_Loader):
                 mats[k] = _as_mat(_read_rows(self.registry.matrices[k], need, self.max_gap), self.device)
                 local[has] = np.searchsorted(need, r[has])
             else: mats[k] = _empty_mat(self.registry.specs[k].n_features, self.device)
-            rows[k] = torch.as_tensor(local).to(self.device)
+            rows[k] = torch.as_tensor(local)
         return mats, rows
 
     def __iter__(self):
@@ -262,7 +290,7 @@ class BackedLoader(_Loader):
             for c, pos in plan:
                 cells = self.chunks[c]
                 mats, rows = self._read_chunk(cells)
-                pos, idx = pos.to(self.device), torch.as_tensor(cells).to(self.device)
+                idx = torch.as_tensor(cells)
                 for s in _starts(len(cells), bs, dl):
                     p = pos[s:s + bs]
                     yield self._make_batch(idx[p], mats, {k: r[p] for k, r in rows.items()})
