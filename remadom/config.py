@@ -18,8 +18,8 @@ from .checkpoint import atomic_write
 
 # %% auto #0
 __all__ = ['ModalityConfig', 'DataConfig', 'ModelConfig', 'ScheduleConfig', 'HeadConfig', 'AlignmentConfig', 'StructureConfig',
-           'BridgeConfig', 'SchedulerConfig', 'OptimConfig', 'EarlyStoppingConfig', 'TrainConfig', 'LoggingConfig',
-           'Config', 'load_config', 'save_config']
+           'BridgeConfig', 'LinksConfig', 'SchedulerConfig', 'OptimConfig', 'EarlyStoppingConfig', 'TrainConfig',
+           'LoggingConfig', 'Config', 'load_config', 'save_config']
 
 # %% ../nbs/api/30_config.ipynb #e8b9774d
 def _f(default=MISSING, **meta):
@@ -275,10 +275,24 @@ class StructureConfig(_Section):
 @dataclass
 class BridgeConfig(_Section):
     "Cell-cell correspondences that the crossgraph head reads as the provider 'bridge'."
-    method: str|None = _f(None, choices=('mnn', 'seeded', 'dictionary', 'linear')) # null: no bridge
+    method: str|None = _f(None, choices=('mnn', 'seeded', 'dictionary', 'linear', 'link_anchors')) # null: no bridge
     k: int = _f(20, ge=1)            # neighbours searched per cell (mnn, dictionary, linear)
     refresh: int = _f(1, ge=0)       # bridges built in the embedding: epochs between rebuilds
     params: dict = _f({})            # other options of the `remadom.bridges` class (group_by, space, modality, ...)
+
+@dataclass
+class LinksConfig(_Section):
+    "A feature graph between two modalities (e.g. region -> gene), read by the link_activity head and the link_anchors bridge."
+    path: str|None = None            # an .npz (CSR + two name arrays) or a .csv/.tsv edge list with columns source, target[, weight]
+    example: str|None = None         # or a bundled links file: one of `remadom.links.LINK_EXAMPLES`
+    source: str|None = None          # the modality of the links' source names (e.g. rna: genes)
+    target: str|None = None          # the modality of the links' target names (e.g. atac: regions)
+
+    def _validate(self, path):
+        if self.path is not None and self.example is not None:
+            raise InputError(f"{_join(path, 'path')} and {_join(path, 'example')} are both set; give one.")
+        if (self.path or self.example) and not (self.source and self.target):
+            raise InputError(f"{_join(path, 'source')} and {_join(path, 'target')} must name the two modalities the links join, e.g. source: rna, target: atac.")
 
 @dataclass
 class SchedulerConfig(_Section):
@@ -359,6 +373,7 @@ class Config(_Section):
     alignment: AlignmentConfig = field(default_factory=AlignmentConfig) # alignment heads
     structure: StructureConfig = field(default_factory=StructureConfig) # kNN graph
     bridge: BridgeConfig = field(default_factory=BridgeConfig)    # cross-modal bridges
+    links: LinksConfig = field(default_factory=LinksConfig)       # feature links between modalities
     optim: OptimConfig = field(default_factory=OptimConfig)       # optimiser and LR schedule
     train: TrainConfig = field(default_factory=TrainConfig)       # training loop
     logging: LoggingConfig = field(default_factory=LoggingConfig) # run folder and logs

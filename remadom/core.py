@@ -187,6 +187,7 @@ def group_codes(batch:ModalityBatch, key:str, modalities=None) -> torch.Tensor:
         return sum(batch.mask[m].long() << i for i, m in enumerate(mods) if m in batch.mask)
     c = batch.covariates.get(key)
     if c is None: raise InputError(f"group_by={key!r}: the batch has no {key!r} covariate; register data with {key}_key=...")
+    if c.is_floating_point(): return torch.unique(c, return_inverse=True)[1]   # time: one group per distinct value
     return c.long()
 
 HEADS: dict = {}
@@ -200,6 +201,11 @@ def register_head(name:str):
 
 class Head(torch.nn.Module):
     "Base class of alignment heads and regularisers: `forward(z, ctx) -> (loss, logs)`."
+    needs: tuple = ()          # names of providers the head reads from `ctx.providers`
+    @classmethod
+    def from_registry(cls, registry, **params):
+        "Build the head for a registry (number of groups, feature names); the default ignores the registry."
+        return cls(**params)
     def forward(self, z:torch.Tensor, ctx:StepContext): raise NotImplementedError
 
 # %% ../nbs/api/00_core.ipynb #6adeda22

@@ -43,7 +43,17 @@ class CrossGraphHead(Head):
     def from_registry(cls, registry, **params): return cls(**params)
 
     def forward(self, z:torch.Tensor, ctx:StepContext):
-        i, j, w = _provider(ctx, self.provider, 'edges').edges(ctx.batch.index)
+        p = _provider(ctx, self.provider, 'edges')
+        i, j, w = p.edges(ctx.batch.index)
         if len(i) == 0: return z.sum() * 0., {'n_edges': 0.}
         i, j, w = i.to(z.device).long(), j.to(z.device).long(), w.to(z.device, z.dtype)
-        return edge_energy(z, i, j, w, self.normalize), {'n_edges': float(len(i))}
+        ends = getattr(p, 'ends', None)
+        if ends is None: return edge_energy(z, i, j, w, self.normalize), {'n_edges': float(len(i))}
+        # the ends are two modalities' experts of (possibly) one cell: read end i in A's expert, end j in B's
+        emu = ctx.out.extra['expert_mu']
+        a, b = emu[ends[0]].float(), emu[ends[1]].float()
+        za, zb = a[i], b[j]
+        e = (w * (za - zb).pow(2).sum(1)).sum() / w.sum().clamp_min(1e-12)
+        if self.normalize:
+            v = torch.cat([za, zb]); e = e / (2 * (v - v.mean(0)).pow(2).sum() / max(len(v) - 1, 1)).clamp_min(1e-12)
+        return e, {'n_edges': float(len(i))}
