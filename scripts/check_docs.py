@@ -317,6 +317,7 @@ main{max-width:58rem;padding:1rem 2rem;overflow-x:auto}
 pre{background:#f6f8fa;padding:.6rem;overflow-x:auto}.cell-output pre{background:#fff;border-left:3px solid #ddd}
 .cell-output-error pre{border-left-color:#c00}table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:2px 6px}
 p.subtitle{font-size:1.15rem;color:#555}
+img{max-width:100%;height:auto}
 </style>
 $for(css)$<link rel="stylesheet" href="$css$">
 $endfor$
