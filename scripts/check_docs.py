@@ -9,6 +9,9 @@ without Quarto:
    cells added and executed, front matter taken from the title cell;
 2. writes nbdev's generated `nbdev.yml` and `sidebar.yml` next to a copy of `nbs/_quarto.yml` and checks that they
    make a valid Quarto website config;
+   Before that, the home page, tutorials and explanations (`--execute` globs) are executed with execnb under
+   IN_TEST, as `nbdev-test` runs them, so their pages show figures and metric tables (the committed notebooks
+   carry no outputs);
 3. turns each processed notebook into the markdown Quarto would hand to pandoc (cell options `echo`, `output`,
    `include` applied) and renders it to HTML with pandoc (the `pypandoc-binary` wheel, or a `pandoc` on PATH),
    which is the engine Quarto itself uses: heading ids, link attributes, fenced divs and `$$` math are parsed the
@@ -79,8 +82,51 @@ def out_name(rel):
     return nbpath2html(rel)
 
 
+# ------------------------------------------------------------------------------------------------------ execution
+EXECUTE = ('index', 'tutorials/*', 'explanations/*')  # notebooks executed for the site by default (pages show results)
+
+
+def execute(nbs, rels, exe, patterns=EXECUTE, force=False, timeout=600):
+    "Run the notebooks matching `patterns` under IN_TEST (as nbdev-test does) into `exe`; {rel: (error, seconds)}."
+    from fastcore.nbio import read_nb, write_nb
+    from execnb.shell import CaptureShell
+    from nbdev.process import NBProcessor
+    from nbdev.test import _skip_cell
+    from fastcore.xtras import working_directory
+    flags = _cfg().get('tst_flags', '').split()
+    pats = [p if p.endswith('.ipynb') else p + '.ipynb' for p in patterns]
+    lib = ROOT / _cfg().lib_path.name
+    newest_lib = max(q.stat().st_mtime for q in lib.rglob('*.py'))
+    res = {}
+    for rel in rels:
+        if not any(rel.match(p) or str(rel) == p for p in pats): continue
+        src, dst = nbs/rel, exe/rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if not force and dst.exists() and dst.stat().st_mtime >= max(src.stat().st_mtime, newest_lib):
+            res[rel] = (None, 0.0); continue
+        dst.unlink(missing_ok=True)
+        t, err = time.time(), None
+        os.environ['IN_TEST'] = '1'
+        raw = read_nb(src)
+        try:  # exactly as nbdev-test runs a notebook (its cell skipping, its folder as cwd), keeping the outputs
+            nb = NBProcessor(src, rm_directives=False, process=True).nb
+            sh = CaptureShell(src)
+            with working_directory(src.parent), warnings.catch_warnings(), \
+                 contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                sh.run_all(nb, exc_stop=True, preproc=_skip_cell(nb, flags, []), cell_timeout=timeout)
+            if len(nb.cells) != len(raw.cells): raise RuntimeError('cells changed during execution')
+            for a, b in zip(raw.cells, nb.cells):
+                if a.cell_type == 'code': a['outputs'], a['execution_count'] = b.get('outputs', []), b.get('execution_count')
+        except Exception as e: err = f'executing the notebook for the site failed: {type(e).__name__}: {str(e)[:300]}'
+        finally: os.environ.pop('IN_TEST', None)
+        nb = raw
+        if not err: write_nb(nb, dst)
+        res[rel] = (err, round(time.time() - t, 1))
+    return res
+
+
 # ----------------------------------------------------------------------------------------------------- processing
-def process(nbs, rels, proc, force=False):
+def process(nbs, rels, proc, force=False, sources=None):
     "Run nbdev's docs processors on each notebook into `proc`; returns {rel: (error or None, [warnings], seconds)}."
     import nbdev.serve_drv
     from nbdev.processors import FilterDefaults
@@ -88,7 +134,7 @@ def process(nbs, rels, proc, force=False):
     newest_lib = max([p.stat().st_mtime for p in lib.rglob('*.py')] + [(ROOT/'pyproject.toml').stat().st_mtime])
     res = {}
     for rel in rels:
-        src, dst = nbs/rel, proc/rel
+        src, dst = (sources or {}).get(rel, nbs/rel), proc/rel
         side = dst.with_suffix('.warnings.json')  # the warnings of the run that made the cached copy
         dst.parent.mkdir(parents=True, exist_ok=True)
         if not force and dst.exists() and side.exists() and dst.stat().st_mtime >= max(src.stat().st_mtime, newest_lib):
@@ -271,6 +317,7 @@ main{max-width:58rem;padding:1rem 2rem;overflow-x:auto}
 pre{background:#f6f8fa;padding:.6rem;overflow-x:auto}.cell-output pre{background:#fff;border-left:3px solid #ddd}
 .cell-output-error pre{border-left-color:#c00}table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:2px 6px}
 p.subtitle{font-size:1.15rem;color:#555}
+img{max-width:100%;height:auto}
 </style>
 $for(css)$<link rel="stylesheet" href="$css$">
 $endfor$
@@ -395,7 +442,7 @@ def link_problems(page, hrefs, site_url, known_pages, page_ids, rendered):
 
 
 # ------------------------------------------------------------------------------------------------------------ main
-def run(names=(), out='_docs_offline', force=False):
+def run(names=(), out='_docs_offline', force=False, execute_patterns=EXECUTE):
     "Process, render and check the docs; returns a report dict (see `problems`)."
     t0 = time.time()
     os.chdir(ROOT)  # nbdev's config and the notebooks' code expect the project root, as in `nbdev-docs`
@@ -418,7 +465,13 @@ def run(names=(), out='_docs_offline', force=False):
     sidebar = ((merged.get('website') or {}).get('sidebar') or {}).get('contents') or []
     site_url = str((merged.get('website') or {}).get('site-url') or '').rstrip('/') + '/'
     t1 = time.time()
-    procd = process(nbs, rels, proc, force=force)
+    exed = execute(nbs, rels, out/'_exec', execute_patterns, force=force) if execute_patterns else {}
+    t_exec = time.time() - t1
+    for rel, (e, _) in exed.items():
+        if e: report['problems'].append(f'{rel}: {e}')
+    srcs = {rel: out/'_exec'/rel for rel, (e, _) in exed.items() if not e}
+    t1 = time.time()
+    procd = process(nbs, rels, proc, force=force, sources=srcs)
     t_proc = time.time() - t1
     template = proc/'_template.html'
     template.write_text(_TEMPLATE)
@@ -482,7 +535,8 @@ def run(names=(), out='_docs_offline', force=False):
     for rel, info in pages.items():
         report['problems'] += [f'{rel}: {p}' for p in info['problems']]
         report['warnings'] += [f'{rel}: {w}' for w in info['warnings']]
-    report['seconds'] = dict(total=round(time.time() - t0, 1), nbdev_processing=round(t_proc, 1))
+    report['seconds'] = dict(total=round(time.time() - t0, 1), nbdev_processing=round(t_proc, 1), execution=round(t_exec, 1))
+    report['executed'] = {str(k): v[1] for k, v in exed.items()}
     report['out'] = str(out)
     (out/'report.json').write_text(json.dumps(report, indent=1, default=str))
     return report
@@ -518,8 +572,11 @@ def main(argv=None):
     ap.add_argument('--out', default='_docs_offline', help='output folder (default: _docs_offline)')
     ap.add_argument('--force', action='store_true', help='reprocess notebooks even when the cached copy is fresh')
     ap.add_argument('-v', '--verbose', action='store_true', help='list the warnings too')
+    ap.add_argument('--execute', nargs='*', default=list(EXECUTE), metavar='GLOB',
+                    help=f'notebooks executed (under IN_TEST) so their pages show outputs; default {" ".join(EXECUTE)}; '
+                         '`--execute` alone: none')
     a = ap.parse_args(argv)
-    report = run(a.notebooks, a.out, a.force)
+    report = run(a.notebooks, a.out, a.force, a.execute)
     print(summary(report, a.verbose))
     if report.get('fatal'): return 2
     return 1 if report['problems'] else 0
