@@ -14,8 +14,8 @@ from .core import InputError
 from .checkpoint import CheckpointError, RunDirLocked, atomic_write, check_folder, run_lock
 
 # %% auto #0
-__all__ = ['RESOLUTIONS', 'QUICKSTART', 'cmd_train', 'cmd_embed', 'cmd_impute', 'cmd_evaluate', 'cmd_mock', 'cmd_quickstart',
-           'main']
+__all__ = ['RESOLUTIONS', 'QUICKSTART', 'cmd_train', 'cmd_embed', 'cmd_impute', 'cmd_evaluate', 'cmd_report', 'cmd_mock',
+           'cmd_quickstart', 'main']
 
 # %% ../nbs/api/33_cli.ipynb #01544916
 def _overrides(pairs) -> dict:
@@ -116,42 +116,30 @@ def _read(path):
 RESOLUTIONS = (0.25, 0.5, 1.0, 1.5, 2.0)
 
 def cmd_evaluate(args):
-    "Metrics of the run's embedding and of a PCA baseline, plus UMAP plots."
+    "Metrics beside their baselines (scIB set with the [eval] extra), figures and report.html in the run directory."
     from remadom.api import Remadom
-    from remadom import eval as ev
+    from remadom.eval.report import evaluate_run
     run = _run_dir(args.run_dir)
-    for f in ('metrics.json', 'umap_remadom.png', 'umap_pca.png'): _free(run/f, getattr(args, 'overwrite', False))
+    for f in ('metrics.json', 'umap_remadom.png', 'umap_pca.png', 'report.html'): _free(run/f, getattr(args, 'overwrite', False))
     m = Remadom.load(run, _read(args.data))
     if not (run/'embeddings.npz').exists(): _embed_run(m, run/'embeddings.npz')
     e = dict(np.load(run/'embeddings.npz', allow_pickle=False))
     if str(e.get('checkpoint_sha256', '')) != m.checkpoint['sha256']:
         raise InputError(f"{run/'embeddings.npz'} was not made from this run's {Path(m.checkpoint['checkpoint']).name} "
                          f"(epoch {m.checkpoint['epoch']}); rerun `remadom embed {run} --overwrite` first.")
-    obs = m.data.obs
-    lk, bk = args.label_key or m.config.data.label_key, m.config.data.batch_key
-    if lk not in obs.columns: raise InputError(f"label key {lk!r} is not an obs column; available: {list(obs.columns)}; pass --label-key.")
-    names = e['obs_names']
-    labels = obs[lk].reindex(names).to_numpy()
-    batches = obs[bk].reindex(names).to_numpy() if bk else None
-    base = _baseline(m, names)
-    res = ev.evaluate(e['z'], labels, batches, baseline=base, seed=m.config.seed, resolutions=RESOLUTIONS)
-    res['run_dir'], res['label_key'], res['batch_key'] = str(run), lk, bk
-    res['checkpoint'] = dict(m.checkpoint, embeddings=str(run/'embeddings.npz'))
-    atomic_write(run/'metrics.json', lambda f: f.write(json.dumps(res, indent=2, default=float).encode()))
-    ev.plot_umap(e['z'], labels, batches, path=run/'umap_remadom.png', title='remadom')
-    ev.plot_umap(base, labels, batches, path=run/'umap_pca.png', title='PCA baseline')
-    print(_table(res))
+    lk = args.label_key or m.config.data.label_key
+    if lk not in m.data.obs.columns: raise InputError(f"label key {lk!r} is not an obs column; available: {list(m.data.obs.columns)}; pass --label-key.")
+    scib = {'auto': None, 'yes': True, 'no': False}[getattr(args, 'scib', 'auto')]
+    res = evaluate_run(run, label_key=lk, model=m, resolutions=RESOLUTIONS, scib=scib)
+    print(_table(res)); print(f"wrote {run/'metrics.json'} and {run/'report.html'}")
     return res
 
-def _baseline(m, names):
-    "PCA baseline on the features the model sees (e.g. after `data.n_top_genes`), rows in `names` order."
-    import pandas as pd
-    reg, d = m.registry, m.data
-    parts = {k: (d.mod[k] if hasattr(d, 'mod') else d[k] if isinstance(d, dict) else d) for k in reg.modalities}
-    parts = {k: a[:, list(reg.var_names[k])] if not reg.specs[k].layer.startswith('obsm:') else a for k, a in parts.items()}
-    order = pd.Index([]).append([a.obs_names for a in parts.values()]).drop_duplicates()
-    from remadom import eval as ev
-    return ev.pca_baseline(parts)[order.get_indexer(pd.Index(names))]
+def cmd_report(args):
+    "Write RUN_DIR/report.html from metrics.json, the config and the figures."
+    from remadom.eval.report import write_report
+    run = _run_dir(args.run_dir)
+    if not (run/'metrics.json').is_file(): raise InputError(f"{run/'metrics.json'} does not exist; run `remadom evaluate {run}` first.")
+    print(f"wrote {write_report(run)}")
 
 def _table(res) -> str:
     rows = [k for k in ('remadom', 'pca_baseline') if k in res]
@@ -234,10 +222,13 @@ def _parser():
     i.add_argument('--data', help="an .h5mu/.h5ad to impute on (default: the config's data)")
     i.add_argument('--out', help='output .npz (default RUN_DIR/imputed_TARGET.npz)'); i.add_argument('--overwrite', **ow)
     i.set_defaults(func=cmd_impute)
-    v = sub.add_parser('evaluate', help='metrics.json and UMAP plots')
+    v = sub.add_parser('evaluate', help='metrics.json beside baselines, figures and report.html')
     v.add_argument('run_dir', help='run directory of remadom train'); v.add_argument('--data', help="an .h5mu/.h5ad with the labels (default: the config's data)")
     v.add_argument('--label-key', help='obs column of cell labels (default data.label_key)'); v.add_argument('--overwrite', **ow)
+    v.add_argument('--scib', choices=('auto', 'yes', 'no'), default='auto', help='the scIB metric set (needs the [eval] extra); auto: when installed')
     v.set_defaults(func=cmd_evaluate)
+    r = sub.add_parser('report', help='write RUN_DIR/report.html (config, metrics beside baselines, figures; opens offline)')
+    r.add_argument('run_dir', help='run directory (logging.run_dir) holding metrics.json'); r.set_defaults(func=cmd_report)
     k = sub.add_parser('mock', help='simulate a data set')
     k.add_argument('--problem', default='paired', help='problem type: paired, unpaired, bridge, mosaic, prediction, hierarchical')
     k.add_argument('--n-cells', type=int, default=2000, help='number of cells (default 2000)')

@@ -219,15 +219,18 @@ def evaluate_run(run_dir,                 # a run directory (`logging.run_dir`) 
                  max_impute_cells:int=2_000, # validation cells imputed per modality
                  resolutions=(0.25, 0.5, 1.0, 1.5, 2.0), # Leiden resolutions scanned
                  report:bool=True,        # also write report.html
+                 model=None,              # the loaded `Remadom` of this run (None: loaded here)
                 ) -> dict:
     "Metrics of a run beside its baselines, written to RUN_DIR/metrics.json with figures and report.html."
     from remadom.api import Remadom
     from remadom.data.loader import train_val_split
     run = Path(run_dir); t0 = time.time()
-    m = Remadom.load(run, data)
+    m = model if model is not None else Remadom.load(run, data)
     reg, c = m.registry, m.config
     names = np.asarray(reg.obs_names, dtype=str)
     z = np.load(run/'embeddings.npz')['z'] if (run/'embeddings.npz').exists() else m.get_latent(key=None)
+    if getattr(m, 'checkpoint', None): res0 = dict(checkpoint=dict(m.checkpoint, embeddings=str(run/'embeddings.npz')))
+    else: res0 = {}
     obs = m.data.obs
     lk, bk = label_key or c.data.label_key, c.data.batch_key
     if lk not in obs.columns: raise InputError(f"label key {lk!r} is not an obs column; available: {list(obs.columns)}; pass label_key=.")
@@ -278,8 +281,10 @@ def evaluate_run(run_dir,                 # a run directory (`logging.run_dir`) 
     plot_umap(z, labels, batches, path=run/'umap_remadom.png', title=ttl(res['remadom'], 'remadom'), seed=c.seed, extra=extra)
     plot_umap(base, labels, batches, path=run/'umap_pca.png', title=ttl(res['pca_baseline'], 'PCA/LSI baseline'), seed=c.seed, extra=extra)
     if (run/'train_log.csv').exists(): plot_losses(run/'train_log.csv', run/'loss_curves.png')
+    res.update(res0)
     res.update(run_dir=str(run), label_key=lk, batch_key=bk, notes=notes, seconds=round(time.time() - t0, 1),
                written=time.strftime('%Y-%m-%d %H:%M:%S'))
-    (run/'metrics.json').write_text(json.dumps(res, indent=2, default=lambda v: float(v) if _num(v) else str(v)))
+    from remadom.checkpoint import atomic_write
+    atomic_write(run/'metrics.json', lambda f: f.write(json.dumps(res, indent=2, default=lambda v: float(v) if _num(v) else str(v)).encode()))
     if report: write_report(run)
     return res
