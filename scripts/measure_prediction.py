@@ -135,7 +135,7 @@ def run(name, source, target, seed, subset, calib_frac=0.1, hvg=None, epochs=Non
              y_cal=y_cal, d_cal=d_cal, s_cal=s_cal, k_cal=k_cal, ks_cal=ks_cal, floor=floor,
              lib_src_test=dense(full[source][full.obs_names[test]].X).sum(1), lib_src_cal=dense(full[source][full.obs_names[calib]].X).sum(1),
              lib_src_ref=dense(full[source][ref_names].X).sum(1), lib_tgt_ref=dense(full[target][ref_names].X).sum(1),
-             z=z, ti=ti, ci=ci, ri=ri)
+             z=z, ti=ti, ci=ci, ri=ri, y_ref=y_ref)
     return res
 
 if __name__ == '__main__':
