@@ -64,7 +64,8 @@ def _model_kwargs(cfg:Config) -> dict:
     m = cfg.model
     return dict(n_latent=m.n_latent, n_latent_tech=m.n_latent_tech, hidden=tuple(m.hidden), dropout=m.dropout,
                 prior_expert=m.prior_expert, temperatures={k: v for k, v in m.temperatures.items() if v is not None} or None,
-                symmetric_kl=m.symmetric_kl, batch_conditional=m.batch_conditional, norm=m.norm)
+                symmetric_kl=m.symmetric_kl, batch_conditional=m.batch_conditional, norm=m.norm,
+                subset_elbo=m.subset_elbo, encoder_only=tuple(m.encoder_only), encode_batch=m.encode_batch)
 
 # %% ../nbs/api/32_api.ipynb #4783159b
 class Remadom:

@@ -198,6 +198,9 @@ class ModelConfig(_Section):
     prior_expert: bool = True            # include the N(0, I) prior expert in the Product of Experts
     temperatures: dict[str, float|None] = _f({}, gt=0) # modality -> expert temperature T > 0 (precision / T); null = 1
     symmetric_kl: float = _f(0., ge=0)   # weight of the symmetric KL between unimodal posteriors (0: off)
+    subset_elbo: float = _f(0., ge=0)    # weight of the ELBO of a random proper subset of each cell's modalities (0: off)
+    encoder_only: list = _f([])          # modalities with an encoder but no decoder (enter the embedding, never reconstructed)
+    encode_batch: bool = False           # also condition the encoders on the batch
     batch_conditional: bool = True       # condition the decoders on the batch covariate
     decoder: dict = _f({'dispersion': 'gene-batch'}) # default decoder options for every modality (a modality's own options win)
 
@@ -227,9 +230,10 @@ class ScheduleConfig(_Section):
         return a + (b - a) * (u if self.kind == 'linear' else 0.5 * (1 - math.cos(math.pi * u)))
 
 def _registered_heads() -> dict:
-    try: importlib.import_module('remadom.heads')
-    except ModuleNotFoundError as e:
-        if e.name != 'remadom.heads': raise
+    for mod in ('remadom.heads', 'remadom.links'):   # the modules that register heads
+        try: importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod: raise
     return HEADS
 
 @dataclass
@@ -386,6 +390,9 @@ class Config(_Section):
             raise InputError(f"optim.scheduler.horizon={h} is below train.epochs={self.train.epochs}; the cosine would rise "
                              f"again after it: set it >= train.epochs (the final epoch count) or null.")
         mods = self.data.modalities
+        for k in self.model.encoder_only:
+            if mods and k not in mods:
+                raise InputError(f"model.encoder_only: {k!r} is not in data.modalities {list(mods)}.{closest(k, mods)}")
         for k in self.model.temperatures:
             if mods and k not in mods:
                 raise InputError(f"model.temperatures.{k}: {k!r} is not in data.modalities {list(mods)}.{closest(k, mods)}")
