@@ -189,7 +189,7 @@ def cmd_quickstart(args):
     save_config(cfg, cfg_path)
     cmd_train(argparse.Namespace(config=str(cfg_path), set=[], run_dir=None, resume=None, overwrite=ow))
     res = cmd_evaluate(argparse.Namespace(run_dir=str(run), data=None, label_key=None, overwrite=ow))
-    print(f"outputs in {run}/: embeddings.npz, metrics.json, umap_remadom.png, umap_pca.png")
+    print(f"outputs in {run}/: embeddings.npz, metrics.json, report.html, umap_remadom.png, umap_pca.png, loss_curves.png and the imputation figures")
     return res
 
 # %% ../nbs/api/33_cli.ipynb #f921e753
