@@ -38,17 +38,6 @@ def _job(model, pair, a, out, epochs=None):
     r = json.loads(p.stdout.strip().splitlines()[-1]); r['wall_s'] = time.perf_counter() - t
     return r
 
-def _foscttm(x, y, block=2048):
-    "Mean fraction of cells closer than the true match, both directions (x[i] and y[i] are the same cell)."
-    n, tot = len(x), 0.
-    for s in range(0, n, block):
-        for a_, b_ in ((x, y), (y, x)):
-            d = ((a_[s:s + block, None, :] - b_[None, :, :]) ** 2).sum(-1) if n <= 4096 else \
-                (np.square(a_[s:s + block]).sum(1)[:, None] + np.square(b_).sum(1)[None] - 2 * a_[s:s + block] @ b_.T)
-            true = d[np.arange(len(d)), np.arange(s, s + len(d))]
-            tot += ((d < true[:, None]).sum(1) / (n - 1)).sum()
-    return tot / (2 * n)
-
 def _scores(out, pair):
     import mudata as md
     from remadom.eval import cluster_metrics, silhouettes
@@ -61,7 +50,9 @@ def _scores(out, pair):
     try: s['sil_batch'] = silhouettes(e['joint'], obs['cell_type'].astype(str).values, obs['batch'].astype(str).values).get('sil_batch')
     except Exception: pass
     mods = sorted(f for f in e.files if f.startswith('mod_'))
-    if len(mods) == 2: s['foscttm'] = _foscttm(e[mods[0]], e[mods[1]])
+    if len(mods) == 2:
+        from remadom.eval.multimodal import foscttm
+        s['foscttm'] = foscttm(e[mods[0]], e[mods[1]])['foscttm']
     return s
 
 def main():

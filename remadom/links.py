@@ -174,21 +174,11 @@ def protein_links(registry, protein:str, gene:str) -> FeatureLinks:
     return feature_links(pd.DataFrame({'source': [gmap[g.upper()] for g in t.gene], 'target': t.protein}), registry, gene, protein)
 
 # %% ../nbs/api/23_links.ipynb #8c290b67
-@torch.no_grad()
 def foscttm(x, y,                     # (n, d) embeddings of the same n cells, row i of x paired with row i of y
-            block:int=2048,           # rows per block
-            device='cpu') -> float:
-    "Exact FOSCTTM (fraction of samples closer than the true match), averaged over both directions."
-    dev = get_device(device)
-    X, Y = (torch.as_tensor(np.asarray(a, np.float32)).to(dev) for a in (x, y))
-    if X.shape != Y.shape or X.dim() != 2: raise InputError(f"foscttm: x and y must be (n, d) arrays of one shape; got {tuple(X.shape)} and {tuple(Y.shape)}.")
-    n, tot = len(X), 0.
-    d_true = (X - Y).norm(dim=1)
-    for A, B in ((X, Y), (Y, X)):
-        for s in range(0, n, block):
-            D = torch.cdist(A[s:s + block], B, compute_mode='donot_use_mm_for_euclid_dist')  # exact, like d_true
-            tot += float((D < d_true[s:s + block, None]).sum())
-    return tot / (2 * n * n)
+            block:int=2048) -> float:         # rows per block
+    "Exact FOSCTTM averaged over both directions: `remadom.eval.multimodal.foscttm`'s value."
+    from remadom.eval.multimodal import foscttm as _foscttm
+    return float(_foscttm(x, y, block=block)['foscttm'])
 
 def label_transfer(ref, ref_labels, query, k:int=15, **kw) -> np.ndarray:
     "Majority label of each query row's k nearest reference rows (ties: the first label in sorted order)."
