@@ -2,7 +2,8 @@
 
 For each size N it simulates a paired set once (`remadom.data.mock.simulate`, written to `--dir/sim_N.h5mu`), then, in
 a fresh process each, (1) registers the file backed and trains `--epochs` epochs through `remadom.api.Remadom`
-(BackedLoader: chunked reads), (2) embeds every cell. Each child reports its own peak RSS (`ru_maxrss`) and times.
+(BackedLoader: chunked reads), (2) embeds every cell; `--steps probe` prints the resident memory after opening the file, `register()`, the
+loader and 20 batches. Each child reports its own peak RSS (`ru_maxrss`) and times.
 RSS that stays flat in N is the claim under test; the data file itself is never loaded whole.
 
     OMP_NUM_THREADS=1 python scripts/bench_backed.py --sizes 100000 300000 1000000
@@ -18,6 +19,19 @@ import torch
 torch.set_num_threads(1)
 from remadom.api import Remadom
 path, what, epochs, batch, chunk = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+def vmrss(): return int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0]) // 1024
+if what == 'probe':   # resident MB after each stage: where the memory goes
+    import mudata as md
+    from remadom.data.registry import register
+    from remadom.data.loader import make_loader
+    out = {'imports_mb': vmrss()}
+    m = md.read_h5mu(path, backed='r'); out['read_backed_mb'] = vmrss()
+    r = register(m, batch_key='batch'); out['register_mb'] = vmrss()
+    dl = make_loader(r, batch_size=batch, shuffle=True, seed=0, chunk_size=chunk); out['loader_mb'] = vmrss()
+    for i, b in enumerate(dl):
+        if i == 20: break
+    out['after_20_batches_mb'] = vmrss()
+    print('RESULT ' + json.dumps(out)); sys.exit(0)
 mods = {'rna': {'kind': 'rna'}, 'atac': {'kind': 'atac'}, 'adt': {'kind': 'adt'}}
 t0 = time.perf_counter(); c0 = time.process_time()
 cfg = {'data': {'path': path, 'backed': True, 'batch_key': 'batch', 'modalities': mods},
@@ -70,9 +84,9 @@ def main(argv=None):
     ap.add_argument('--sizes', type=int, nargs='+', default=[100_000, 300_000, 1_000_000])
     ap.add_argument('--epochs', type=int, default=1)
     ap.add_argument('--batch-size', type=int, default=1024)
-    ap.add_argument('--chunk-size', type=int, default=65536)
+    ap.add_argument('--chunk-size', type=int, default=16384, help='cells read at once by the probe (training uses the loader default, 16,384)')
     ap.add_argument('--dir', default='/tmp/remadom_backed', help='where the simulated files go (kept for reruns)')
-    ap.add_argument('--steps', nargs='+', default=['train', 'embed'], choices=['train', 'embed'])
+    ap.add_argument('--steps', nargs='+', default=['train', 'embed'], choices=['train', 'embed', 'probe'])
     a = ap.parse_args(argv)
     d = Path(a.dir); d.mkdir(parents=True, exist_ok=True)
     print(f"# bench_backed {time.strftime('%Y-%m-%d %H:%M')}  batch {a.batch_size}  epochs {a.epochs}  1 thread")
