@@ -80,6 +80,7 @@ class Trainer:
                  early_stopping:dict|None=None, # {'monitor', 'patience', 'min_delta', 'mode'}; None: no early stopping
                  run_dir:str|Path|None=None,  # folder for checkpoints, train_log.csv, train_history.json, tensorboard/
                  checkpoint_every:int=1,      # write checkpoint.last.pt every this many epochs (and at the end)
+                 checkpoint_every_s:float|None=None, # also write it once this many seconds have passed since the last write (None: by epochs only)
                  progress_bar:bool=True, tensorboard:bool=False,
                  log_every_steps:int=50,      # refresh the progress-bar postfix and TensorBoard step scalars
                  seed:int=0,
@@ -92,6 +93,8 @@ class Trainer:
             raise InputError("train_loader must be a non-empty iterable of ModalityBatch with __len__.")
         for name, v, lo in (('epochs', epochs, 1), ('checkpoint_every', checkpoint_every, 1), ('log_every_steps', log_every_steps, 1)):
             if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise InputError(f"{name}={v!r} must be an integer >= {lo}.")
+        if checkpoint_every_s is not None and not (isinstance(checkpoint_every_s, (int, float)) and checkpoint_every_s > 0):
+            raise InputError(f"checkpoint_every_s={checkpoint_every_s!r} must be None or a number of seconds > 0.")
         if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1): raise InputError(f"max_steps={max_steps!r} must be None or an integer >= 1.")
         for name, v in (('lr', lr), ('clip_grad', clip_grad or 1)):
             if not v > 0: raise InputError(f"{name}={v!r} must be > 0.")
@@ -128,7 +131,7 @@ class Trainer:
             self.train_loader = D.ShardedLoader(train_loader)
             self.val_loader = None if val_loader is None else D.ShardedLoader(val_loader)
         self.epochs, self.clip_grad, self.kl_warmup_epochs, self.kl_max = epochs, clip_grad, kl_warmup_epochs, kl_max
-        self.precision, self.checkpoint_every, self.tensorboard = precision, checkpoint_every, tensorboard
+        self.precision, self.checkpoint_every, self.checkpoint_every_s, self.tensorboard = precision, checkpoint_every, checkpoint_every_s, tensorboard
         self.progress_bar = progress_bar and D.is_main()
         self.log_every_steps, self.seed, self.max_steps, self.extra_state = log_every_steps, seed, max_steps, extra_state
         self.run_dir = None if run_dir is None else Path(run_dir)
@@ -330,6 +333,7 @@ def _fit(self:Trainer):
     pbar = tqdm(total=self.epochs, initial=self.epoch, disable=not self.progress_bar, unit='epoch', desc='train')
     det_before = torch.are_deterministic_algorithms_enabled()
     if self.device.type == 'cpu': torch.use_deterministic_algorithms(True)   # multi-threaded CPU reductions, bit-exact
+    saved_t = time.time()
     try:
         while self.epoch < self.epochs and self.history['stop_reason'] is None:
             if self.max_steps is not None and self.step >= self.max_steps:
@@ -349,8 +353,11 @@ def _fit(self:Trainer):
             self.epoch = e + 1
             if self.run_dir is not None:
                 end = self.epoch >= self.epochs or self.history['stop_reason'] is not None
-                names = (['checkpoint.best.pt'] if improved else []) + (['checkpoint.last.pt'] if end or self.epoch % self.checkpoint_every == 0 else [])
+                warm = self.epoch + 1 <= self.kl_warmup_epochs and not end   # every warm-up epoch "improves": no best file before its last
+                due = self.checkpoint_every_s is not None and D.any_rank(time.time() - saved_t >= self.checkpoint_every_s)
+                names = (['checkpoint.best.pt'] if improved and not warm else []) + (['checkpoint.last.pt'] if end or due or self.epoch % self.checkpoint_every == 0 else [])
                 if names: self._save(names)
+                if 'checkpoint.last.pt' in names: saved_t = time.time()
                 if D.is_main(): self._write_logs()
             if tb is not None:
                 for k, v in row.items(): tb.add_scalar(f'epoch/{k}', v, self.epoch)
