@@ -205,7 +205,8 @@ def merge_sums(sums:dict, n:int) -> tuple:
 def any_rank(flag:bool) -> bool:
     "True on every rank when `flag` is True on any rank."
     if not is_distributed(): return bool(flag)
-    t = torch.tensor([float(flag)]); dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    dev = torch.device('cuda', torch.cuda.current_device()) if dist.get_backend() == 'nccl' else torch.device('cpu')  # NCCL reduces CUDA tensors only
+    t = torch.tensor([float(flag)], device=dev); dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
 
 def gather_objects(obj) -> list:
