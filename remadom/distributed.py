@@ -137,22 +137,26 @@ class ShardedLoader:
         return len(range(k)[shard_slice(k, self.rank, self.world)]) * self.world / k
 
 # %% ../nbs/api/34_distributed.ipynb #baf3e23f
+class _ScaleGrad(torch.autograd.Function):
+    "Identity forward; the gradient times `k` backward."
+    @staticmethod
+    def forward(ctx, x, k): ctx.k = k; return x.view_as(x)
+    @staticmethod
+    def backward(ctx, g): return g * ctx.k, None
+
 def all_gather_rows(x:torch.Tensor) -> torch.Tensor:
     "Concatenate `x` (n_r, ...) of every rank along dim 0 in rank order; gradients flow back to each rank's rows."
     if not is_distributed(): return x
     n = torch.tensor([len(x)], device=x.device)
     ns = [torch.zeros_like(n) for _ in range(world_size())]
     dist.all_gather(ns, n); ns = [int(v) for v in ns]
-    m = max(ns)
-    dt = x.dtype
-    if dt == torch.bool: x = x.to(torch.uint8)
-    pad = x if len(x) == m else torch.cat([x, x.new_zeros((m - len(x), *x.shape[1:]))])
-    if x.requires_grad:
-        from torch.distributed.nn.functional import all_gather
-        parts = all_gather(pad)
-    else:
-        parts = [torch.empty_like(pad) for _ in ns]; dist.all_gather(parts, pad.contiguous())
-    out = torch.cat([p[:k] for p, k in zip(parts, ns)])
+    m, dt = max(ns), x.dtype
+    y = x.detach().to(torch.uint8) if dt == torch.bool else x.detach()
+    pad = y if len(y) == m else torch.cat([y, y.new_zeros((m - len(y), *y.shape[1:]))])
+    parts = [torch.empty_like(pad) for _ in ns]; dist.all_gather(parts, pad.contiguous())
+    parts = [p[:k] for p, k in zip(parts, ns)]
+    if x.requires_grad: parts[rank()] = _ScaleGrad.apply(x, float(world_size()))   # this rank's rows, with their graph
+    out = torch.cat(parts)
     return out.to(dt) if dt == torch.bool else out
 
 def _gather_value(v, n:int):
