@@ -174,6 +174,8 @@ def _take(p:Path) -> bool:
 def run_lock(run_dir:str|Path): # the run directory (it must exist)
     "Own `run_dir` for the duration of the block: refuse a live owner, replace a stale lock."
     p = check_folder(run_dir, 'run_dir')/LOCK_NAME
+    if int(os.environ.get('WORLD_SIZE', 1) or 1) > 1 and int(os.environ.get('RANK', 0) or 0) > 0:
+        yield p; return   # a torchrun rank > 0: rank 0 of the job owns the folder
     for _ in range(3):
         if _take(p): break
         try: info = json.loads(p.read_text())

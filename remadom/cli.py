@@ -12,6 +12,7 @@ import numpy as np
 import remadom
 from .core import InputError
 from .checkpoint import CheckpointError, RunDirLocked, atomic_write, check_folder, run_lock
+from . import distributed as D
 
 # %% auto #0
 __all__ = ['RESOLUTIONS', 'QUICKSTART', 'cmd_train', 'cmd_embed', 'cmd_impute', 'cmd_evaluate', 'cmd_report', 'cmd_mock',
@@ -64,6 +65,7 @@ def cmd_train(args):
     ov = _overrides(args.set)
     if args.run_dir: ov['logging.run_dir'] = args.run_dir
     cfg = load_config(args.config, ov, require_data=True)
+    D.init_from_env(cfg.train.device)   # under torchrun: every rank trains its share, rank 0 writes the run directory
     run = Path(cfg.logging.run_dir)
     if run.exists() and not run.is_dir(): raise InputError(f"--run-dir / logging.run_dir={str(run)!r} is a file, not a folder; choose a folder path.")
     resume = getattr(args, 'resume', None)
@@ -74,9 +76,11 @@ def cmd_train(args):
         if not getattr(args, 'overwrite', False):
             raise InputError(f"run directory {str(run)!r} already holds a run (checkpoint.last.pt); pass --resume {run} to "
                              f"continue it, --overwrite to replace it, or another --run-dir.")
-        _clear_run(run)
+        if D.is_main(): _clear_run(run)
+        D.barrier()
     m = Remadom(None, cfg)
     t0 = time.time(); m.fit(resume_from=resume); dt = time.time() - t0
+    if not D.is_main(): return m
     old = (m.run_dir/'embeddings.npz').exists()    # only when resuming: the continued run's embedding replaces it
     p = _embed_run(m, m.run_dir/'embeddings.npz')
     print(f"trained in {dt:.1f} s; run directory {m.run_dir}; embedding {p} {'(replaced) ' if old else ''}from "
@@ -196,7 +200,8 @@ def cmd_quickstart(args):
 _TRAIN_EPILOG = """examples:
   remadom train --config run.yaml
   remadom train --config run.yaml --set train.epochs=5 --set optim.lr=2e-3
-  remadom train --config run.yaml --resume runs/remadom      # continue from its checkpoint.last.pt"""
+  remadom train --config run.yaml --resume runs/remadom      # continue from its checkpoint.last.pt
+  torchrun --nproc_per_node=2 -m remadom.cli train --config run.yaml   # 2 data-parallel processes"""
 
 def _parser():
     F = argparse.RawDescriptionHelpFormatter
@@ -264,3 +269,6 @@ def main(argv=None):
         if os.environ.get('REMADOM_DEBUG'): raise
         code, msg = _message(e)
         print(f"remadom {args.command}: error: {' '.join(msg.split())}", file=sys.stderr); sys.exit(code)
+
+# %% ../nbs/api/33_cli.ipynb #d70ce51f
+if __name__ == '__main__': main()   # python -m remadom.cli, as torchrun -m starts it

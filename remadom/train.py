@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 from . import __version__
+from . import distributed as D
 from .core import InputError, check_choice, closest, StepContext, seed_everything, get_device
 from .checkpoint import (CheckpointError, RunDirLocked, save_checkpoint, load_checkpoint, check_plain, rng_state,
                                 set_rng_state, run_lock, atomic_write, FORMAT)
@@ -79,6 +80,7 @@ class Trainer:
                  early_stopping:dict|None=None, # {'monitor', 'patience', 'min_delta', 'mode'}; None: no early stopping
                  run_dir:str|Path|None=None,  # folder for checkpoints, train_log.csv, train_history.json, tensorboard/
                  checkpoint_every:int=1,      # write checkpoint.last.pt every this many epochs (and at the end)
+                 checkpoint_every_s:float|None=None, # also write it once this many seconds have passed since the last write (None: by epochs only)
                  progress_bar:bool=True, tensorboard:bool=False,
                  log_every_steps:int=50,      # refresh the progress-bar postfix and TensorBoard step scalars
                  seed:int=0,
@@ -91,6 +93,8 @@ class Trainer:
             raise InputError("train_loader must be a non-empty iterable of ModalityBatch with __len__.")
         for name, v, lo in (('epochs', epochs, 1), ('checkpoint_every', checkpoint_every, 1), ('log_every_steps', log_every_steps, 1)):
             if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise InputError(f"{name}={v!r} must be an integer >= {lo}.")
+        if checkpoint_every_s is not None and not (isinstance(checkpoint_every_s, (int, float)) and checkpoint_every_s > 0):
+            raise InputError(f"checkpoint_every_s={checkpoint_every_s!r} must be None or a number of seconds > 0.")
         if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1): raise InputError(f"max_steps={max_steps!r} must be None or an integer >= 1.")
         for name, v in (('lr', lr), ('clip_grad', clip_grad or 1)):
             if not v > 0: raise InputError(f"{name}={v!r} must be > 0.")
@@ -98,6 +102,8 @@ class Trainer:
             if not v >= 0: raise InputError(f"{name}={v!r} must be >= 0.")
         check_choice('precision', precision, ('fp32', 'bf16', 'fp16'))
         self.device = get_device(device)
+        self.dist = D.init_from_env(device)   # under torchrun (WORLD_SIZE > 1): join the job; CUDA on GPU LOCAL_RANK
+        if self.dist: self.device = D.rank_device(device)
         if precision == 'fp16' and self.device.type != 'cuda':
             raise InputError(f"precision='fp16' needs a CUDA device (got {self.device.type}); use precision='bf16' or 'fp32'.")
         if tensorboard and run_dir is None: raise InputError("tensorboard=True needs run_dir= (the events go to run_dir/tensorboard).")
@@ -121,8 +127,12 @@ class Trainer:
             if not callable(getattr(p, 'update', None)): raise InputError(f"providers.{name} must be a Provider with update(model, epoch).")
         self.providers_built = set()
         self.model, self.train_loader, self.val_loader = model, train_loader, val_loader
+        if self.dist:   # each rank takes its share of every global batch of the (seed, epoch) order
+            self.train_loader = D.ShardedLoader(train_loader)
+            self.val_loader = None if val_loader is None else D.ShardedLoader(val_loader)
         self.epochs, self.clip_grad, self.kl_warmup_epochs, self.kl_max = epochs, clip_grad, kl_warmup_epochs, kl_max
-        self.precision, self.checkpoint_every, self.progress_bar, self.tensorboard = precision, checkpoint_every, progress_bar, tensorboard
+        self.precision, self.checkpoint_every, self.checkpoint_every_s, self.tensorboard = precision, checkpoint_every, checkpoint_every_s, tensorboard
+        self.progress_bar = progress_bar and D.is_main()
         self.log_every_steps, self.seed, self.max_steps, self.extra_state = log_every_steps, seed, max_steps, extra_state
         self.run_dir = None if run_dir is None else Path(run_dir)
         if self.run_dir is not None:
@@ -141,6 +151,8 @@ class Trainer:
         self.kl_weight = kl_weight_at(0, kl_warmup_epochs, kl_max)
         self.history = dict(rows=[], stop_reason=None, monitor=es['monitor'], mode=es['mode'], best=None, best_epoch=None)
         self.bad_epochs = 0
+        self._ddp = D.wrap_ddp(self.model, self.heads, self._objective) if self.dist else None
+        if self.dist and D.rank(): seed_everything(int(np.random.SeedSequence([seed, D.rank()]).generate_state(1)[0]))  # own noise per rank
 
 # %% ../nbs/api/31_train.ipynb #725d483e
 @patch
@@ -149,8 +161,8 @@ def _autocast(self:Trainer):
     return torch.autocast(self.device.type, dtype=dt, enabled=dt is not None)
 
 @patch
-def _objective(self:Trainer, batch, t:float, epoch:int, kl_weight:float):
-    "The model's loss plus weighted heads, and a dict of float32 scalar tensors to log."
+def _objective(self:Trainer, batch, t:float, epoch:int, kl_weight:float, weight:float=1.):
+    "The model's loss (times `weight`, a rank's share under DDP) plus weighted heads, and a dict of float32 scalar tensors to log."
     with self._autocast(): out = self.model.elbo(batch, kl_weight=kl_weight)
     dev = self.device
     sc = lambda v: v.detach().float().reshape(()) if isinstance(v, torch.Tensor) else torch.tensor(float(v), device=dev)
@@ -162,18 +174,22 @@ def _objective(self:Trainer, batch, t:float, epoch:int, kl_weight:float):
     if len(self.heads):
         ctx = StepContext(batch=batch, out=out, step=self.step, epoch=epoch, providers=self.providers, model=self.model)
         z = out.extra['qz_mu' if self.head_input == 'mean' else 'z'].float()
+        gathers = {k: self.dist and D.head_gathers(h) for k, h in self.heads.items()}
+        zg, cg = D.gather_context(z, ctx) if any(gathers.values()) else (z, ctx)   # the global batch, for heads that compare cells
         with torch.autocast(dev.type, enabled=False):
             for name, head in self.heads.items():
                 w = self.head_weights[name]; w = float(w(t) if callable(w) else w)
-                loss, logs = head(z, ctx)
+                loss, logs = head(*((zg, cg) if gathers[name] else (z, ctx)))
                 total = total + w * loss.float()
                 terms[f'head_{name}'] = sc(w * loss.float())
                 terms.update({f'head_{name}_{k}': sc(v) for k, v in (logs or {}).items()})
-    return total, {'loss': total.detach(), **terms}
+    obj = total if weight == 1 else total + (weight - 1) * out.loss.float()
+    return obj, {'loss': total.detach(), **terms}
 
 @patch
 def _check_finite(self:Trainer, vals:dict, epoch:int, prefix:str='', skip=()):
     bad = [prefix + k for k, v in vals.items() if not math.isfinite(v) and k not in skip]
+    if self.dist and D.any_rank(bool(bad)) and not bad: bad = ['(a term on another rank)']   # every rank stops together
     if not bad: return
     saved = 'no run_dir, so nothing was saved'
     if self.run_dir is not None:
@@ -188,7 +204,9 @@ def _train_step(self:Trainer, batch, epoch:int, i:int, nb:int) -> dict:
     "One optimiser step on `batch` (the i-th of nb in 0-based `epoch`); returns the logged floats."
     t = epoch + i / nb
     self.kl_weight = kl_weight_at(t, self.kl_warmup_epochs, self.kl_max)
-    total, terms = self._objective(batch.to(self.device, non_blocking=True), t, epoch, self.kl_weight)
+    batch = batch.to(self.device, non_blocking=True)
+    if self.dist: total, terms = self._ddp(batch, t, epoch, self.kl_weight, self.train_loader.weight)   # DDP averages the gradients
+    else: total, terms = self._objective(batch, t, epoch, self.kl_weight)
     self.opt.zero_grad(set_to_none=True)
     self.scaler.scale(total).backward()
     self.scaler.unscale_(self.opt)
@@ -213,6 +231,7 @@ def _validate(self:Trainer, epoch:int) -> dict:
             k = len(batch); n += k
             for key, v in vals.items(): sums[key] = sums.get(key, 0.) + k * v
     finally: self.model.train(); self.heads.train()
+    if self.dist: sums, n = D.merge_sums(sums, n)   # means over the cells of all ranks
     return {f'val_{k}': v / max(n, 1) for k, v in sums.items()}
 
 @patch
@@ -235,6 +254,9 @@ def _improved(self:Trainer, row:dict) -> bool:
 # %% ../nbs/api/31_train.ipynb #bdc6ba19
 @patch
 def _save(self:Trainer, names, partial:bool=False) -> list:
+    "Write the checkpoint `names` (under DDP: called by every rank, written by rank 0 with every rank's RNG state)."
+    rngs = D.gather_objects(rng_state()) if self.dist else None
+    if self.dist and not D.is_main(): D.barrier(); return [self.run_dir/n for n in names]
     ck = dict(model=self.model.state_dict(), heads=self.heads.state_dict(), optimizer=self.opt.state_dict(),
               warmup=None if self.warmup is None else self.warmup.state_dict(),
               scheduler=None if self.scheduler is None else self.scheduler.state_dict(),
@@ -242,9 +264,12 @@ def _save(self:Trainer, names, partial:bool=False) -> list:
               history=self.history, bad_epochs=self.bad_epochs, extra_state=self.extra_state,
               providers={k: p.state_dict() for k, p in self.providers.items() if k in self.providers_built},
               version=__version__, partial=partial, format='%d.%d' % FORMAT)
+    if rngs is not None: ck['rng_ranks'] = rngs   # exact resume of every rank's noise
     check_plain(ck)   # loadable with weights_only=True; names e.g. a provider state that is not
     buf = io.BytesIO(); torch.save(ck, buf); data = buf.getvalue()
-    return [save_checkpoint(data, self.run_dir/n) for n in names]
+    paths = [save_checkpoint(data, self.run_dir/n) for n in names]
+    D.barrier()
+    return paths
 
 @patch
 def _write_logs(self:Trainer):
@@ -281,6 +306,7 @@ def _train_epoch(self:Trainer, epoch:int, pbar, tb) -> dict:
             if tb is not None:
                 for key, v in vals.items(): tb.add_scalar(f'step/{key}', v, self.step)
         if self.max_steps is not None and self.step >= self.max_steps: break
+    if self.dist: sums, n = D.merge_sums(sums, n)
     return {f'train_{k}': v / max(n, 1) for k, v in sums.items()}
 
 # %% ../nbs/api/31_train.ipynb #430a1ce7
@@ -289,7 +315,7 @@ def fit(self:Trainer, resume_from:str|Path|None=None) -> dict:
     "Train up to `epochs` (continuing a checkpoint when `resume_from` is given); return the history."
     lock = contextlib.nullcontext() if self.run_dir is None or self.hold_lock else run_lock(self.run_dir)
     with lock:
-        if self.run_dir is not None:
+        if self.run_dir is not None and D.is_main():
             for f in self.run_dir.glob('.checkpoint.*.tmp'): f.unlink(missing_ok=True)  # left by a killed run
         if resume_from is not None: self.resume(resume_from)
         self._fit()
@@ -303,10 +329,11 @@ def _keep_best(self:Trainer):
 @patch
 def _fit(self:Trainer):
     from tqdm.auto import tqdm
-    tb = self._open_tensorboard() if self.run_dir is not None else None
+    tb = self._open_tensorboard() if self.run_dir is not None and D.is_main() else None
     pbar = tqdm(total=self.epochs, initial=self.epoch, disable=not self.progress_bar, unit='epoch', desc='train')
     det_before = torch.are_deterministic_algorithms_enabled()
     if self.device.type == 'cpu': torch.use_deterministic_algorithms(True)   # multi-threaded CPU reductions, bit-exact
+    saved_t = time.time()
     try:
         while self.epoch < self.epochs and self.history['stop_reason'] is None:
             if self.max_steps is not None and self.step >= self.max_steps:
@@ -326,9 +353,12 @@ def _fit(self:Trainer):
             self.epoch = e + 1
             if self.run_dir is not None:
                 end = self.epoch >= self.epochs or self.history['stop_reason'] is not None
-                names = (['checkpoint.best.pt'] if improved else []) + (['checkpoint.last.pt'] if end or self.epoch % self.checkpoint_every == 0 else [])
+                warm = self.epoch + 1 <= self.kl_warmup_epochs and not end   # every warm-up epoch "improves": no best file before its last
+                due = self.checkpoint_every_s is not None and D.any_rank(time.time() - saved_t >= self.checkpoint_every_s)
+                names = (['checkpoint.best.pt'] if improved and not warm else []) + (['checkpoint.last.pt'] if end or due or self.epoch % self.checkpoint_every == 0 else [])
                 if names: self._save(names)
-                self._write_logs()
+                if 'checkpoint.last.pt' in names: saved_t = time.time()
+                if D.is_main(): self._write_logs()
             if tb is not None:
                 for k, v in row.items(): tb.add_scalar(f'epoch/{k}', v, self.epoch)
             pbar.set_postfix({k: f'{row[k]:.4g}' for k in ('train_loss', 'val_loss', 'kl_weight') if k in row}, refresh=False)
@@ -382,8 +412,18 @@ def resume(self:Trainer, path:str|Path):
     for name, st in (ck.get('providers') or {}).items():
         if name in self.providers: self.providers[name].load_state_dict(st); self.providers_built.add(name)
     set_rng_state(ck['rng'])
+    if self.dist: self._resume_rank_rng(ck)
     self._resume_best(Path(path), ck)
     return self
+
+@patch
+def _resume_rank_rng(self:Trainer, ck:dict):
+    "Under DDP: this rank's RNG state from the checkpoint (same world size), else a fresh stream per rank."
+    rr = ck.get('rng_ranks')
+    if rr is not None and len(rr) == D.world_size(): set_rng_state(rr[D.rank()]); return
+    if rr is not None: warnings.warn(f"the checkpoint was written by {len(rr)} processes and is resumed by {D.world_size()}: "
+                                     f"the run continues, but not bit for bit as an uninterrupted run.")
+    if D.rank(): seed_everything(int(np.random.SeedSequence([self.seed, D.rank(), self.epoch]).generate_state(1)[0]))
 
 @patch
 def _resume_best(self:Trainer, path:Path, ck:dict):
@@ -397,5 +437,5 @@ def _resume_best(self:Trainer, path:Path, ck:dict):
         warnings.warn(f"{path}: its best epoch {be} has no checkpoint.best.pt beside it; fit() will end with the best "
                       f"weights of the epochs trained from now on, or the last ones."); return
     self.best_state = best['model']
-    if self.run_dir is not None and src.resolve() != (self.run_dir/'checkpoint.best.pt').resolve():
+    if self.run_dir is not None and D.is_main() and src.resolve() != (self.run_dir/'checkpoint.best.pt').resolve():
         save_checkpoint(best, self.run_dir/'checkpoint.best.pt')
