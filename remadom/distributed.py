@@ -179,7 +179,6 @@ def gather_context(z:torch.Tensor, ctx:StepContext) -> tuple:
 
 def head_gathers(head) -> bool:
     "Whether `head` runs on the gathered global batch (its class attribute `gather`, default True)."
-    if type(head).__name__ == 'LinkActivityHead': return False   # a per-cell mean that reads x (until its class sets gather = False)
     return bool(getattr(head, 'gather', True))
 
 # %% ../nbs/api/34_distributed.ipynb #7f042301

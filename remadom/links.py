@@ -237,6 +237,7 @@ def _rows(x, idx):
 @register_head('link_activity')
 class LinkActivityHead(Head):
     "Pull each target cell's expert toward the source encoder's encoding of its gene activity (through the links)."
+    gather = False   # a per-cell term that reads the batch's counts: under DDP each rank scores its own cells
     def __init__(self, links:FeatureLinks,      # from `feature_links(...)`
                  cells:str='target_only',       # 'target_only' (cells without the source) or 'all' target cells
                  detach:bool=True,              # stop the gradient through the source encoder (the teacher)
