@@ -108,6 +108,13 @@ def measure(run, paired_run=None, floor=False, k=15, n_samples=10, seed=0) -> di
                 if test_genes != genes: raise SystemExit(f"{paired_run} models other {a} features than {run}.")
                 pp = _imputed(mp, a, [b], src, n_samples)
                 res['paired_run'] = str(paired_run)
+                # the same transfer in the paired model: A-only source cells embedded from A, B-only ones from B
+                pn = np.asarray(mp.registry.obs_names, dtype=str); pos = pd.Index(pn)
+                sa_src = obs['source_cell'].astype(str).to_numpy()[sa]
+                za_, zb_ = mp.get_latent(key=None, use=[a]), mp.get_latent(key=None, use=[b])
+                zz = np.r_[za_[pos.get_indexer(sa_src)], zb_[pos.get_indexer(src)]]
+                ll = np.r_[labels[sa], labels[sb]]; ss = np.r_[np.ones(sa.sum(), bool), np.zeros(sb.sum(), bool)]
+                res['paired_label_transfer'] = label_transfer(zz, ll, ss, ~ss, k=k)
                 res[f'paired_impute_{a}_from_{b}'] = imputation_metrics(pp, t)
                 res['impute_ratio_pearson_per_feature'] = res[f'impute_{a}_from_{b}']['pearson_per_feature'] / res[f'paired_impute_{a}_from_{b}']['pearson_per_feature']
     else: raise SystemExit(f"obs.role holds {sorted(roles)}: not an unpaired, bridge or query scenario.")
