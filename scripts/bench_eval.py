@@ -22,6 +22,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--n', type=int, default=100_000); ap.add_argument('--dims', type=int, default=30)
     ap.add_argument('--max-cells', type=int, default=20_000); ap.add_argument('--scib', action='store_true')
+    ap.add_argument('--only', default='', help='comma-separated words: run only the steps whose name holds one (e.g. FOSCTTM,transfer)')
     a = ap.parse_args()
     import torch; torch.set_num_threads(1)
     from remadom.eval import cluster_metrics, silhouettes
@@ -38,6 +39,7 @@ def main():
         if not has_scib(): print('scib-metrics not installed: skipped')
         else: steps.append((f'scib suite (2 embeddings, {a.max_cells} cells)',
                             lambda: scib_suite({'remadom': x, 'pca_baseline': y}, lab, bat, max_cells=a.max_cells)))
+    if a.only: steps = [s_ for s_ in steps if any(w.lower() in s_[0].lower() for w in a.only.split(','))]
     for name, f in steps:
         t0, c0 = time.time(), time.process_time(); out = f()
         show = {k: round(v, 4) for k, v in (out.items() if isinstance(out, dict) else []) if isinstance(v, float)}
