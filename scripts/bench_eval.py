@@ -33,7 +33,7 @@ def main():
     src = bat == 'b0'
     steps = [('leiden ARI/NMI (kNN graph, 1 resolution)', lambda: cluster_metrics(x, lab, resolution=1.0)),
              (f'silhouettes (label + batch, {a.max_cells} cells)', lambda: silhouettes(x, lab, bat, max_cells=a.max_cells)),
-             ('FOSCTTM (exact, blocks of 1024)', lambda: foscttm(x, y)),
+             ('FOSCTTM (exact, ~256 MB distance blocks)', lambda: foscttm(x, y)),
              ('label transfer (FAISS 15-NN, batch b0 -> rest)', lambda: label_transfer(x, lab, src, ~src))]
     if a.scib:
         if not has_scib(): print('scib-metrics not installed: skipped')
