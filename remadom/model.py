@@ -15,15 +15,20 @@ from .core import InputError, ModalitySpec, ModalityBatch, LossOutput, make_spec
 from .nn import Encoder, CountDecoder, make_decoder, idf_from_stats, input_transform, DECODERS
 from .distributions import NegativeBinomial, ZeroInflatedNegativeBinomial, Poisson
 from .fusion import ProductOfExperts
+from .data.loader import select_rows
 
 # %% auto #0
 __all__ = ['MosaicVAE', 'model_inits', 'default_epochs']
 
 # %% ../nbs/api/13_model.ipynb #967d922d
 def _rows(x, idx):
-    "Rows `idx` of a dense or sparse (CSR/COO) batch tensor."
-    if x.layout == torch.strided: return x[idx]
-    return x.to_sparse_coo().index_select(0, idx).to_sparse_csr()
+    "Rows `idx` of a dense or sparse (CSR/COO) batch tensor, in its layout (a CSR batch is gathered as CSR)."
+    return select_rows(x, idx)
+
+def _measured(batch, k) -> torch.Tensor:
+    "Positions of the cells of `batch` that have modality `k`: the loader's `measured[k]` (no device sync), else from the mask."
+    got = getattr(batch, 'measured', {}).get(k)
+    return batch.mask[k].nonzero().squeeze(1) if got is None else got
 
 def _cov(batch, key):
     c = batch.covariates.get(key)
@@ -151,8 +156,10 @@ def _prior_mean(self, batch, mu) -> torch.Tensor:
 def _fmask(self, batch, k, idx):
     "(n_k, p) bool feature mask of the cells `idx` of modality `k`, or None when the modality has one feature set."
     tab = self._buffers.get(f'_fmask_{k}')
+    if tab is None: return None
     g = getattr(batch, 'feature_group', {}).get(k)
-    if tab is None or g is None: return None
+    if g is None: raise InputError(f"modality {k!r} has per-study feature masks but the batch carries no feature_group[{k!r}]; "
+                                   f"build batches with remadom.data.loader (TensorLoader / make_loader) from a registry.")
     g = g.index_select(0, idx).long()
     return tab.index_select(0, torch.where(g < 0, len(tab) - 1, g))
 
@@ -193,8 +200,7 @@ def _encode(self:MosaicVAE, batch:ModalityBatch, modalities=None) -> tuple:
     codes = ([_cov(batch, 'batch')] if self.encode_batch else []) + ([_cov(batch, 'dataset')] if self.encode_dataset else [])
     for k in (modalities or self.modalities):
         if k not in batch.x: continue
-        m = batch.mask[k]
-        idx = m.nonzero().squeeze(1)
+        m, idx = batch.mask[k], _measured(batch, k)
         n, d = batch.n_obs, self.n_latent + self.n_latent_tech
         mu = torch.zeros(n, d, device=m.device); lv = torch.zeros(n, d, device=m.device)
         if len(idx):
@@ -239,7 +245,7 @@ def _recon_kl(self, batch, mu, lv, masks, rows, b):
     nll_total, recon = torch.zeros((), device=mu.device), {}
     for k in self.decoded:
         if k not in batch.x: continue
-        idx = (masks[k] & rows).nonzero().squeeze(1)
+        idx = _measured(batch, k) if rows is None else (masks[k] & rows).nonzero().squeeze(1)
         if not len(idx): continue
         nll = _nll_one(self.decoders[k], z[idx], batch.library[k][idx], b[idx], _rows(batch.x[k], idx), _fmask(self, batch, k, idx))  # (n_k,)
         nll_total = nll_total + nll.sum(); recon[k] = nll.mean()
@@ -251,8 +257,7 @@ def _elbo(self:MosaicVAE, batch:ModalityBatch, kl_weight:float=1.) -> LossOutput
     mu, lv = self.fuse(mus, lvs, masks)
     n = batch.n_obs
     b = _dec_code(self, batch)
-    everyone = torch.ones(n, dtype=torch.bool, device=mu.device)
-    z, kl, nll_total, recon = _recon_kl(self, batch, mu, lv, masks, everyone, b)
+    z, kl, nll_total, recon = _recon_kl(self, batch, mu, lv, masks, None, b)   # rows None: every cell
     loss = (nll_total + kl_weight * kl.sum()) / n
     d = self.n_latent
     extra = dict(z=z[:, :d], qz_mu=mu[:, :d], qz_logvar=lv[:, :d], kl_weight=float(kl_weight),

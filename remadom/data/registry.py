@@ -212,7 +212,10 @@ def union_studies(studies:dict,        # study label -> MuData (or dict modality
 # %% ../../nbs/api/01_data.registry.ipynb #7858813e
 def _feature_mask(name, a, obs, ref):
     "(study labels, (G, p) bool mask, (n_a,) study row of each cell) of a modality carrying `varm['measured']`, else None."
-    if 'measured' not in a.varm: return None   # one study (or data without masks): every feature is measured
+    if 'measured' not in a.varm:   # one study (or data without masks): every feature is measured
+        if ref is not None and name in ref.feature_masks:   # row -1 of the model's mask table reads every feature
+            return tuple(ref.feature_groups[name]), ref.feature_masks[name], np.full(a.n_obs, -1, np.int64)
+        return None
     m, key = a.varm['measured'], a.uns.get('measured_by')
     if not isinstance(m, pd.DataFrame) or m.shape[1] == 0 or not isinstance(key, str):
         raise InputError(f"modality {name!r}: varm['measured'] must be a boolean DataFrame (features x studies) and uns['measured_by'] "
@@ -239,8 +242,9 @@ def _feature_mask(name, a, obs, ref):
     return labels, mask, code.astype(np.int64)
 
 def _mask_block(b, fm):
-    "The block `b` with entries of unmeasured features set to 0; `fm` = (G, p) mask and (n,) study row per row of b."
+    "The block `b` with entries of unmeasured features set to 0; `fm` = (G, p) mask and (n,) study row per row of b (-1: all)."
     M, code = fm
+    M = np.vstack([M, np.ones((1, M.shape[1]), bool)])   # code -1 (no study mask): every feature
     if sp.issparse(b):
         b = sp.csr_matrix(b)
         rows = np.repeat(np.arange(b.shape[0]), np.diff(b.indptr))
