@@ -151,7 +151,7 @@ def _as_mods(data, modalities):
             common = [c for c in a.obs.columns if c in obs.columns]
             for c in common: obs[c] = obs[c].combine_first(a.obs[c].reindex(obs.index)) if obs[c].isna().any() else obs[c]
         return mods, obs
-    raise InputError(f"data must be a MuData, an AnnData, a non-empty dict of AnnData per modality or a dict of MuData per study; got {type(data).__name__}.")
+    raise InputError(f"data must be a MuData, an AnnData or a non-empty dict of AnnData per modality (or of MuData per study); got {type(data).__name__}.")
 
 # %% ../../nbs/api/01_data.registry.ipynb #562914c7
 def _remap(X, cols, p):
