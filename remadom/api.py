@@ -24,6 +24,14 @@ from .checkpoint import load_checkpoint, save_checkpoint, run_lock
 __all__ = ['Remadom']
 
 # %% ../nbs/api/32_api.ipynb #556cd63b
+def _studies(data):
+    "A dict of MuData (one per study) as one MuData on the union of features with per-study masks; other data as given."
+    import mudata as md
+    if isinstance(data, dict) and data and all(isinstance(v, md.MuData) for v in data.values()):
+        from remadom.data import union_studies
+        return union_studies(data)
+    return data
+
 def _modality_names(data) -> list:
     import mudata as md, anndata as ad
     if isinstance(data, md.MuData): return list(data.mod)
@@ -65,7 +73,8 @@ def _model_kwargs(cfg:Config) -> dict:
     return dict(n_latent=m.n_latent, n_latent_tech=m.n_latent_tech, hidden=tuple(m.hidden), dropout=m.dropout,
                 prior_expert=m.prior_expert, temperatures={k: v for k, v in m.temperatures.items() if v is not None} or None,
                 symmetric_kl=m.symmetric_kl, batch_conditional=m.batch_conditional, norm=m.norm,
-                subset_elbo=m.subset_elbo, encoder_only=tuple(m.encoder_only), encode_batch=m.encode_batch)
+                subset_elbo=m.subset_elbo, encoder_only=tuple(m.encoder_only), encode_batch=m.encode_batch,
+                encode_dataset=m.encode_dataset, dataset_conditional=m.dataset_conditional, tech_prior=m.tech_prior)
 
 # %% ../nbs/api/32_api.ipynb #4783159b
 class Remadom:
@@ -76,7 +85,8 @@ class Remadom:
                  **overrides):       # dotted config overrides, e.g. **{'train.epochs': 5}
         self.config = load_config(config, overrides or None, require_data=data is None)
         if data is None: data = _read_data(self.config)
-        self.data, c = data, self.config
+        self.data, c = _studies(data), self.config
+        data = self.data
         mods = _modalities(c, data)
         self.registry = register(data, modalities=mods, batch_key=c.data.batch_key, dataset_key=c.data.dataset_key,
                                  time_key=c.data.time_key, features=_hvg(c, data, mods))
@@ -308,7 +318,7 @@ def _load(cls, path:str|Path, data=None, **overrides) -> Remadom:
     self.data = data
     c = cfg.data
     self.registry = register(data, batch_key=c.batch_key, dataset_key=c.dataset_key, time_key=c.time_key, reference=schema)
-    self.module = MosaicVAE(schema.specs, n_batch=schema.n_cats('batch'), **_model_kwargs(cfg), **model_inits(schema))
+    self.module = MosaicVAE(schema.specs, n_batch=schema.n_cats('batch'), n_dataset=schema.n_cats('dataset'), **_model_kwargs(cfg), **model_inits(schema))
     self.module.load_state_dict(ck['model'])
     self.checkpoint = _ckpt_info(f, ck.get('epoch'))
     return self

@@ -201,7 +201,10 @@ class ModelConfig(_Section):
     subset_elbo: float = _f(0., ge=0)    # weight of the ELBO of a random proper subset of each cell's modalities (0: off)
     encoder_only: list = _f([])          # modalities with an encoder but no decoder (enter the embedding, never reconstructed)
     encode_batch: bool = False           # also condition the encoders on the batch
+    encode_dataset: bool = False         # also condition the encoders on the dataset (data.dataset_key)
     batch_conditional: bool = True       # condition the decoders on the batch covariate
+    dataset_conditional: bool = True     # condition the decoders on the dataset too (data.dataset_key; no effect without one)
+    tech_prior: bool = True              # z_tech prior N(e_batch + e_dataset, I) with learned embeddings (n_latent_tech > 0)
     decoder: dict = _f({'dispersion': 'gene-batch'}) # default decoder options for every modality (a modality's own options win)
 
     def _validate(self, path):

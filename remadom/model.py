@@ -6,23 +6,29 @@ Docs: https://remadom.github.io/remadom/api/model.html.md"""
 
 # %% ../nbs/api/13_model.ipynb #3257580b
 from __future__ import annotations
-import itertools
+import itertools, math
 import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Normal, kl_divergence
 from .core import InputError, ModalitySpec, ModalityBatch, LossOutput, make_spec
-from .nn import Encoder, make_decoder, idf_from_stats, DECODERS
+from .nn import Encoder, CountDecoder, make_decoder, idf_from_stats, input_transform, DECODERS
+from .distributions import NegativeBinomial, ZeroInflatedNegativeBinomial, Poisson
 from .fusion import ProductOfExperts
+from .data.loader import select_rows
 
 # %% auto #0
 __all__ = ['MosaicVAE', 'model_inits', 'default_epochs']
 
 # %% ../nbs/api/13_model.ipynb #967d922d
 def _rows(x, idx):
-    "Rows `idx` of a dense or sparse (CSR/COO) batch tensor."
-    if x.layout == torch.strided: return x[idx]
-    return x.to_sparse_coo().index_select(0, idx).to_sparse_csr()
+    "Rows `idx` of a dense or sparse (CSR/COO) batch tensor, in its layout (a CSR batch is gathered as CSR)."
+    return select_rows(x, idx)
+
+def _measured(batch, k) -> torch.Tensor:
+    "Positions of the cells of `batch` that have modality `k`: the loader's `measured[k]` (no device sync), else from the mask."
+    got = getattr(batch, 'measured', {}).get(k)
+    return batch.mask[k].nonzero().squeeze(1) if got is None else got
 
 def _cov(batch, key):
     c = batch.covariates.get(key)
@@ -48,6 +54,11 @@ class MosaicVAE(nn.Module):
                  log_background:dict|None=None, # name -> initial log background rate of mixture decoders (p,)
                  subset_elbo:float=0.,        # weight of the ELBO whose posterior fuses a random proper subset of a cell's modalities
                  encoder_only=(),             # modalities that only enter through their encoder (no decoder, no reconstruction)
+                 n_dataset:int=1,             # number of dataset (study) categories
+                 dataset_conditional:bool=True, # condition decoders on the dataset too (on the (dataset, batch) pair)
+                 encode_dataset:bool=False,   # also condition encoders on the dataset
+                 tech_prior:bool=True,        # z_tech prior N(e_batch + e_dataset, I) with learned embeddings (when n_latent_tech > 0)
+                 feature_masks:dict|None=None, # name -> (G, p) bool per-study feature masks (registry.feature_masks)
                 ):
         super().__init__()
         if not specs: raise InputError("MosaicVAE: specs is empty; register at least one modality.")
@@ -63,14 +74,17 @@ class MosaicVAE(nn.Module):
         self.subset_elbo, self.encoder_only = float(subset_elbo), tuple(encoder_only)
         d, hidden = self.n_latent + self.n_latent_tech, tuple(hidden)
         norm = None if norm in (None, 'none') else norm
-        enc_cats = [self.n_batch] if encode_batch else []
+        if n_dataset < 1: raise InputError(f"n_dataset={n_dataset} must be >= 1.")
+        self.n_dataset, self.dataset_conditional, self.encode_dataset = int(n_dataset), bool(dataset_conditional), bool(encode_dataset)
+        enc_cats = ([self.n_batch] if encode_batch else []) + ([self.n_dataset] if encode_dataset else [])
+        n_dec = (self.n_batch if batch_conditional else 1) * (self.n_dataset if dataset_conditional else 1)
         self.encoders = nn.ModuleDict({k: Encoder(s.n_features, d, transform=s.transform, hidden=hidden, n_cat_list=enc_cats,
                                                   dropout=dropout, idf=(idf or {}).get(k), norm=norm)
                                        for k, s in self.specs.items()})
         def _kw(k, s):
             lb = (log_background or {}).get(k)
             return dict(log_background=lb) if lb is not None and 'mixture' in s.likelihood else {}
-        self.decoders = nn.ModuleDict({k: make_decoder(s, d, n_batch=self.n_batch if batch_conditional else 1, hidden=hidden,
+        self.decoders = nn.ModuleDict({k: make_decoder(s, d, n_batch=n_dec, hidden=hidden,
                                                        norm=norm, **_kw(k, s))
                                        for k, s in self.specs.items() if k not in self.encoder_only})
         self.batch_conditional = bool(batch_conditional)
@@ -78,6 +92,16 @@ class MosaicVAE(nn.Module):
         lm = library_median or {}
         for k in self.specs:
             self.register_buffer(f'_libmed_{k}', torch.as_tensor(lm.get(k, np.full(self.n_batch, 1e4)), dtype=torch.float32).reshape(-1))
+        self.tech_prior = bool(tech_prior) and self.n_latent_tech > 0
+        if self.tech_prior:
+            self.tech_batch, self.tech_dataset = nn.Embedding(self.n_batch, self.n_latent_tech), nn.Embedding(self.n_dataset, self.n_latent_tech)
+            nn.init.zeros_(self.tech_batch.weight); nn.init.zeros_(self.tech_dataset.weight)
+        for k, fm in (feature_masks or {}).items():
+            if k not in self.specs: raise InputError(f"feature_masks: unknown modality {k!r}; known: {list(self.specs)}.")
+            fm = torch.as_tensor(np.asarray(fm, bool))
+            if fm.dim() != 2 or fm.shape[1] != self.specs[k].n_features or not fm.any(1).all():
+                raise InputError(f"feature_masks[{k!r}] must be a (n_studies, {self.specs[k].n_features}) boolean array with a measured feature in every row; got shape {tuple(fm.shape)}.")
+            self.register_buffer(f'_fmask_{k}', torch.cat([fm, torch.ones(1, fm.shape[1], dtype=torch.bool)]))   # last row: every feature
 
     @property
     def modalities(self): return list(self.specs)
@@ -108,27 +132,80 @@ def model_inits(registry) -> dict:
         out['library_median'] = {k: _median_library(registry, k) for k in registry.specs}
         lb = {k: _log_background(registry, k) for k, s in registry.specs.items() if 'mixture' in s.likelihood}
         out['log_background'] = {k: v for k, v in lb.items() if v is not None} or None
+    if registry.feature_masks: out['feature_masks'] = dict(registry.feature_masks)
     return out
 
 def _from_registry(cls, registry, **kwargs):
     "A `MosaicVAE` sized from a `Registry`."
-    return cls(registry.specs, n_batch=registry.n_cats('batch'), **{**model_inits(registry), **kwargs})
+    return cls(registry.specs, n_batch=registry.n_cats('batch'), n_dataset=registry.n_cats('dataset'), **{**model_inits(registry), **kwargs})
 MosaicVAE.from_registry = classmethod(_from_registry)
+
+# %% ../nbs/api/13_model.ipynb #98a9cb5b
+def _dec_code(self, batch) -> torch.Tensor:
+    "(n,) decoder category: the (dataset, batch) pair, c = s B + b (each part only when the decoder is conditioned on it)."
+    b = _cov(batch, 'batch') if self.batch_conditional else torch.zeros_like(_cov(batch, 'batch'))
+    if self.dataset_conditional and self.n_dataset > 1: b = _cov(batch, 'dataset') * (self.n_batch if self.batch_conditional else 1) + b
+    return b
+
+def _prior_mean(self, batch, mu) -> torch.Tensor:
+    "(n, d) prior mean: 0 for z_bio, e_batch + e_dataset for z_tech."
+    if not self.tech_prior: return torch.zeros_like(mu)
+    t = self.tech_batch(_cov(batch, 'batch')) + self.tech_dataset(_cov(batch, 'dataset'))
+    return torch.cat([torch.zeros_like(mu[:, :self.n_latent]), t.to(mu.dtype)], 1)
+
+def _fmask(self, batch, k, idx):
+    "(n_k, p) bool feature mask of the cells `idx` of modality `k`, or None when the modality has one feature set."
+    tab = self._buffers.get(f'_fmask_{k}')
+    if tab is None: return None
+    g = getattr(batch, 'feature_group', {}).get(k)
+    if g is None: raise InputError(f"modality {k!r} has per-study feature masks but the batch carries no feature_group[{k!r}]; "
+                                   f"build batches with remadom.data.loader (TensorLoader / make_loader) from a registry.")
+    g = g.index_select(0, idx).long()
+    return tab.index_select(0, torch.where(g < 0, len(tab) - 1, g))
+
+def _dense(x): return x.to_dense() if x.layout != torch.strided else x
+
+def _encode_one(enc, x, library, cats, fm) -> tuple:
+    "(mu, logvar) of one encoder; with a feature mask `fm`, unmeasured inputs are dropped and the rest rescaled by p / |M_i|."
+    if fm is None: return enc.mu_logvar(x, library, *cats)
+    x = torch.where(fm, _dense(x), 0.)
+    if not isinstance(enc, Encoder): return enc.mu_logvar(x, library, *cats)
+    t = input_transform(x, enc.transform, library, enc.idf) * (fm.shape[1] / fm.sum(1, keepdim=True))
+    h = enc.body(t, *cats)
+    v = enc.logvar(h).clamp(-15., 15.)
+    return enc.mean(h), torch.logaddexp(v, torch.full_like(v, math.log(enc.var_eps)))
+
+def _renormalised(dec, z, library, b, fm):
+    "A count decoder's distribution with its softmax renormalised over each cell's measured features."
+    h, library, b = dec._prep(z, library, b)
+    s = dec.scale(h)
+    lse = torch.logsumexp(s.masked_fill(~fm, float('-inf')), -1, keepdim=True)
+    mu = library.clamp_min(1e-8).unsqueeze(1) * torch.where(fm, s - lse, 0.).exp()   # unmeasured entries: finite, unused
+    if dec.likelihood == 'poisson': return Poisson(mu)
+    theta, kw = dec.theta.table(h, b)
+    if dec.likelihood == 'nb': return NegativeBinomial(mu, theta, **kw)
+    return ZeroInflatedNegativeBinomial(mu, theta, dec.zi(h), **kw)
+
+def _nll_one(dec, z, library, b, x, fm) -> torch.Tensor:
+    "(n,) negative log-likelihood of one decoder; with a feature mask, over the measured features only."
+    if fm is None: return -dec(z, library, b).log_prob_rows(x).float()
+    px = _renormalised(dec, z, library, b, fm) if isinstance(dec, CountDecoder) else dec(z, library, b)
+    x = torch.where(fm, _dense(x), 0.)    # unmeasured values never enter (not even through a gradient)
+    return -torch.where(fm, px.log_prob(x), 0.).sum(-1).float()
 
 # %% ../nbs/api/13_model.ipynb #63fab4c9
 def _encode(self:MosaicVAE, batch:ModalityBatch, modalities=None) -> tuple:
     "Per-modality expert means and log-variances, (n, d) each; rows of unmeasured cells are 0."
     mus, lvs, masks = {}, {}, {}
-    b = _cov(batch, 'batch')
+    codes = ([_cov(batch, 'batch')] if self.encode_batch else []) + ([_cov(batch, 'dataset')] if self.encode_dataset else [])
     for k in (modalities or self.modalities):
         if k not in batch.x: continue
-        m = batch.mask[k]
-        idx = m.nonzero().squeeze(1)
+        m, idx = batch.mask[k], _measured(batch, k)
         n, d = batch.n_obs, self.n_latent + self.n_latent_tech
         mu = torch.zeros(n, d, device=m.device); lv = torch.zeros(n, d, device=m.device)
         if len(idx):
-            cats = [b[idx]] if self.encode_batch else []
-            mu_k, lv_k = self.encoders[k].mu_logvar(_rows(batch.x[k], idx), batch.library[k][idx], *cats)
+            cats = [c[idx] for c in codes]
+            mu_k, lv_k = _encode_one(self.encoders[k], _rows(batch.x[k], idx), batch.library[k][idx], cats, _fmask(self, batch, k, idx))
             mu = mu.to(mu_k.dtype).index_put((idx,), mu_k); lv = lv.to(lv_k.dtype).index_put((idx,), lv_k)
         mus[k], lvs[k], masks[k] = mu, lv, m
     return mus, lvs, masks
@@ -139,7 +216,7 @@ def _fuse(self:MosaicVAE, mus:dict, lvs:dict, masks:dict) -> tuple:
 
 def _decode(self:MosaicVAE, z:torch.Tensor, batch:ModalityBatch, modalities=None, library:dict|None=None) -> dict:
     "Decoder distributions of `modalities` (default: all) for every row of z."
-    b = _cov(batch, 'batch') if self.batch_conditional else torch.zeros(len(z), dtype=torch.long, device=z.device)
+    b = _dec_code(self, batch)
     out = {}
     for k in (modalities or self.decoded):
         if k in self.encoder_only: raise InputError(f"decode: modality {k!r} is encoder-only (no decoder); decode one of {self.decoded}.")
@@ -164,14 +241,13 @@ def _sym_kl(mus, lvs, masks):
 def _recon_kl(self, batch, mu, lv, masks, rows, b):
     "Reconstruction NLL of every decoded measured modality of cells `rows` from z ~ N(mu, exp lv), and KL to the prior."
     qz = Normal(mu, (0.5 * lv).exp()); z = qz.rsample()
-    kl = kl_divergence(qz, Normal(torch.zeros_like(mu), torch.ones_like(mu))).sum(-1)   # (n,)
+    kl = kl_divergence(qz, Normal(_prior_mean(self, batch, mu), torch.ones_like(mu))).sum(-1)   # (n,)
     nll_total, recon = torch.zeros((), device=mu.device), {}
     for k in self.decoded:
         if k not in batch.x: continue
-        idx = (masks[k] & rows).nonzero().squeeze(1)
+        idx = _measured(batch, k) if rows is None else (masks[k] & rows).nonzero().squeeze(1)
         if not len(idx): continue
-        px = self.decoders[k](z[idx], batch.library[k][idx], b[idx])
-        nll = -px.log_prob_rows(_rows(batch.x[k], idx)).float()                          # (n_k,)
+        nll = _nll_one(self.decoders[k], z[idx], batch.library[k][idx], b[idx], _rows(batch.x[k], idx), _fmask(self, batch, k, idx))  # (n_k,)
         nll_total = nll_total + nll.sum(); recon[k] = nll.mean()
     return z, kl, nll_total, recon
 
@@ -180,9 +256,8 @@ def _elbo(self:MosaicVAE, batch:ModalityBatch, kl_weight:float=1.) -> LossOutput
     mus, lvs, masks = self.encode(batch)
     mu, lv = self.fuse(mus, lvs, masks)
     n = batch.n_obs
-    b = _cov(batch, 'batch') if self.batch_conditional else torch.zeros(n, dtype=torch.long, device=mu.device)
-    everyone = torch.ones(n, dtype=torch.bool, device=mu.device)
-    z, kl, nll_total, recon = _recon_kl(self, batch, mu, lv, masks, everyone, b)
+    b = _dec_code(self, batch)
+    z, kl, nll_total, recon = _recon_kl(self, batch, mu, lv, masks, None, b)   # rows None: every cell
     loss = (nll_total + kl_weight * kl.sum()) / n
     d = self.n_latent
     extra = dict(z=z[:, :d], qz_mu=mu[:, :d], qz_logvar=lv[:, :d], kl_weight=float(kl_weight),

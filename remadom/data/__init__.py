@@ -10,7 +10,7 @@ import os, hashlib
 from pathlib import Path
 import remadom
 from ..core import InputError, closest
-from .registry import register, Registry, Covariate
+from .registry import register, Registry, Covariate, union_studies
 
 # %% auto #0
 __all__ = ['EXAMPLES', 'data_dir', 'example_path', 'read_data', 'load_example', 'example_names']

@@ -114,11 +114,12 @@ def _check_indices(indices, n_obs:int) -> np.ndarray:
 class LoaderBatch(ModalityBatch):
     "A `ModalityBatch` that also carries each modality's measured positions, so a model needs no `mask.nonzero()`."
     measured: dict = field(default_factory=dict)   # name -> (n_k,) long: increasing positions i with mask[name][i]
+    feature_group: dict = field(default_factory=dict) # name -> (n,) long: row of the model's feature mask of `name` (-1: all features)
     def to(self, device, non_blocking:bool=False):
         "A copy with every tensor on `device`."
         b = ModalityBatch.to(self, device, non_blocking)
-        return LoaderBatch(b.x, b.mask, b.library, b.covariates, b.index,
-                           {k: v.to(device, non_blocking=non_blocking) for k, v in self.measured.items()})
+        mv = lambda d: {k: v.to(device, non_blocking=non_blocking) for k, v in d.items()}
+        return LoaderBatch(b.x, b.mask, b.library, b.covariates, b.index, mv(self.measured), mv(self.feature_group))
 
 def select_rows(x:torch.Tensor,    # (n, p) dense, sparse CSR or sparse COO
                 idx:torch.Tensor,  # (m,) long row positions
@@ -150,6 +151,7 @@ class _Loader:
         self._mask = {k: t(registry.masks[k]) for k in registry.modalities}
         self._lib = {k: t(registry.library[k]).float() for k in registry.modalities}
         self._codes = {k: t(v) for k, v in registry.codes.items()}
+        self._fgroup = {k: t(v) for k, v in registry.feature_group.items()}
 
     @property
     def n_obs(self) -> int: return len(self.indices)
@@ -165,7 +167,7 @@ class _Loader:
         rows, idx = {k: _to_device(r, dev) for k, r in rows.items()}, _to_device(idx, dev)
         x = {k: _gather(m, rows[k], k in self.sparse) for k, m in mats.items()}
         f = lambda d: {k: v.index_select(0, idx) for k, v in d.items()}
-        return LoaderBatch(x, f(self._mask), f(self._lib), f(self._codes), idx, measured)
+        return LoaderBatch(x, f(self._mask), f(self._lib), f(self._codes), idx, measured, f(self._fgroup))
 
 # %% ../../nbs/api/02_data.loader.ipynb #2a7db93b
 class TensorLoader(_Loader):

@@ -13,7 +13,7 @@ import anndata as ad
 from ..core import InputError, closest, make_spec, ModalitySpec, COUNT_LIKELIHOODS
 
 # %% auto #0
-__all__ = ['Covariate', 'Registry', 'register']
+__all__ = ['Covariate', 'Registry', 'union_studies', 'register']
 
 # %% ../../nbs/api/01_data.registry.ipynb #f3a00339
 @dataclass(frozen=True)
@@ -36,6 +36,9 @@ class Registry:
     feature_stats: dict      # name -> {'n_cells', 'col_sum', 'col_nnz'}
     matrices: dict = field(default_factory=dict, repr=False)  # name -> matrix of the cells that have it (not saved)
     rows: dict = field(default_factory=dict, repr=False)      # name -> (n_obs,) row in matrices[name], -1 if missing
+    feature_masks: dict = field(default_factory=dict, repr=False)  # name -> (G, p) bool: study g measured feature j (modalities from several studies)
+    feature_groups: dict = field(default_factory=dict, repr=False) # name -> (G,) study labels, row order of feature_masks[name]
+    feature_group: dict = field(default_factory=dict, repr=False)  # name -> (n_obs,) int64 row of feature_masks[name] per cell, -1 if not measured
 
     @property
     def modalities(self) -> list: return list(self.specs)
@@ -114,12 +117,14 @@ def _stack(name, items):
             missing, extra = v0.difference(a.var_names), a.var_names.difference(v0)
             if len(missing) or len(extra):
                 raise InputError(f"modality {name!r}: item {i} has different var names from item 0 ({len(missing)} missing, e.g. "
-                                 f"{list(missing[:3])}; {len(extra)} extra, e.g. {list(extra[:3])}); subset all items to common features first.")
+                                 f"{list(missing[:3])}; {len(extra)} extra, e.g. {list(extra[:3])}); subset all items to common features, "
+                                 f"or pass a dict study -> AnnData to register the union of their features with per-study masks.")
     return ad.concat([a[:, v0] for a in items], merge='same')
 
 def _as_mods(data, modalities):
     "(dict name -> AnnData, global obs DataFrame) for any accepted input."
     import mudata as md
+    if isinstance(data, dict) and data and all(isinstance(v, md.MuData) for v in data.values()): data = union_studies(data)
     if isinstance(data, md.MuData):
         return dict(data.mod), data.obs
     if isinstance(data, ad.AnnData):
@@ -129,10 +134,13 @@ def _as_mods(data, modalities):
     if isinstance(data, dict) and data:
         mods = {}
         for k, v in data.items():
-            if isinstance(v, (list, tuple)):
+            if isinstance(v, dict):   # study -> AnnData: the union of their features, with per-study masks
+                if not v: raise InputError(f"modality {k!r}: the dict of studies is empty.")
+                v = _union(k, {str(s): a for s, a in v.items()})
+            elif isinstance(v, (list, tuple)):
                 if not v: raise InputError(f"modality {k!r}: the list of AnnData is empty.")
                 v = _stack(k, list(v))
-            if not isinstance(v, ad.AnnData): raise InputError(f"modality {k!r}: expected an AnnData (or a list of them), got {type(v).__name__}.")
+            if not isinstance(v, ad.AnnData): raise InputError(f"modality {k!r}: expected an AnnData (or a list or a dict of them), got {type(v).__name__}.")
             mods[k] = v
         names = pd.Index([]).append([a.obs_names for a in mods.values()])
         names = names[~names.duplicated()]
@@ -143,7 +151,105 @@ def _as_mods(data, modalities):
             common = [c for c in a.obs.columns if c in obs.columns]
             for c in common: obs[c] = obs[c].combine_first(a.obs[c].reindex(obs.index)) if obs[c].isna().any() else obs[c]
         return mods, obs
-    raise InputError(f"data must be a MuData, an AnnData or a non-empty dict of AnnData per modality; got {type(data).__name__}.")
+    raise InputError(f"data must be a MuData, an AnnData or a non-empty dict of AnnData per modality (or of MuData per study); got {type(data).__name__}.")
+
+# %% ../../nbs/api/01_data.registry.ipynb #562914c7
+def _remap(X, cols, p):
+    "X (n, p_s) as an (n, p) matrix whose column cols[j] holds X's column j (a new matrix; X is not touched)."
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        out = sp.csr_matrix((X.data.copy(), cols[X.indices].astype(X.indices.dtype), X.indptr.copy()), shape=(X.shape[0], p))
+        out.sort_indices(); return out
+    out = np.zeros((X.shape[0], p), dtype=np.asarray(X).dtype); out[:, cols] = np.asarray(X); return out
+
+def _union(name, parts:dict, key:str='study') -> ad.AnnData:
+    "One AnnData of modality `name` on the union of the parts' features, with `varm['measured']` and `obs[key]`."
+    union = pd.Index([], dtype=object)
+    for s, a in parts.items():
+        if not isinstance(a, ad.AnnData): raise InputError(f"modality {name!r}, study {s!r}: expected an AnnData, got {type(a).__name__}.")
+        if a.isbacked: raise InputError(f"modality {name!r}, study {s!r}: a backed AnnData cannot be joined on the union of features; load it with .to_memory().")
+        if a.var_names.has_duplicates: raise InputError(f"modality {name!r}, study {s!r}: var_names are not unique (e.g. {list(a.var_names[a.var_names.duplicated()][:3])}).")
+        union = union.append(pd.Index(a.var_names.astype(str))[~a.var_names.astype(str).isin(union)])
+    p, items = len(union), list(parts.items())
+    cols = {s: union.get_indexer(a.var_names.astype(str)) for s, a in items}
+    sparse = any(sp.issparse(a.X) for _, a in items)
+    def stack(get):
+        ms = [_remap(get(a), cols[s], p) for s, a in items]
+        return sp.vstack([sp.csr_matrix(m) for m in ms], format='csr') if sparse else np.concatenate(ms)
+    obs = pd.concat([a.obs.assign(**{key: s}) for s, a in items])
+    if obs.index.has_duplicates:
+        raise InputError(f"modality {name!r}: cells {list(obs.index[obs.index.duplicated()][:3])} appear in several studies; "
+                         f"make obs_names unique across studies (e.g. prefix them with the study).")
+    obs[key] = pd.Categorical(obs[key], categories=[s for s, _ in items])
+    out = ad.AnnData(stack(lambda a: a.X), obs=obs, var=pd.DataFrame(index=union))
+    for l in set.intersection(*[set(a.layers.keys()) for _, a in items]): out.layers[l] = stack(lambda a: a.layers[l])
+    out.varm['measured'] = pd.DataFrame(np.stack([union.isin(a.var_names.astype(str)) for _, a in items], 1), index=union, columns=[s for s, _ in items])
+    out.uns['measured_by'] = key
+    return out
+
+def union_studies(studies:dict,        # study label -> MuData (or dict modality -> AnnData) of that study
+                  study_key:str='study', # obs column that records each cell's study
+                 ):
+    "One MuData over all studies: each modality on the union of its studies' features, with per-study feature masks."
+    import mudata as md
+    if not isinstance(studies, dict) or not studies: raise InputError("union_studies: pass a non-empty dict study label -> MuData.")
+    mods_of = {str(s): (dict(m.mod) if isinstance(m, md.MuData) else dict(m)) for s, m in studies.items()}
+    names = list(dict.fromkeys(k for ms in mods_of.values() for k in ms))
+    mods = {k: _union(k, {s: ms[k] for s, ms in mods_of.items() if k in ms}, study_key) for k in names}
+    obs = []
+    for s, m in studies.items():
+        o = m.obs.copy() if isinstance(m, md.MuData) else pd.DataFrame(index=pd.Index([]).append([a.obs_names for a in m.values()]).unique())
+        obs.append(o.assign(**{study_key: str(s)}))
+    obs = pd.concat(obs)
+    if obs.index.has_duplicates:
+        raise InputError(f"union_studies: cells {list(obs.index[obs.index.duplicated()][:3])} appear in several studies; prefix obs_names with the study.")
+    obs[study_key] = pd.Categorical(obs[study_key], categories=[str(s) for s in studies])
+    md.set_options(pull_on_update=False)
+    out = md.MuData(mods)
+    out.obs = obs.reindex(out.obs_names)
+    return out
+
+# %% ../../nbs/api/01_data.registry.ipynb #7858813e
+def _feature_mask(name, a, obs, ref):
+    "(study labels, (G, p) bool mask, (n_a,) study row of each cell) of a modality carrying `varm['measured']`, else None."
+    if 'measured' not in a.varm:   # one study (or data without masks): every feature is measured
+        if ref is not None and name in ref.feature_masks:   # row -1 of the model's mask table reads every feature
+            return tuple(ref.feature_groups[name]), ref.feature_masks[name], np.full(a.n_obs, -1, np.int64)
+        return None
+    m, key = a.varm['measured'], a.uns.get('measured_by')
+    if not isinstance(m, pd.DataFrame) or m.shape[1] == 0 or not isinstance(key, str):
+        raise InputError(f"modality {name!r}: varm['measured'] must be a boolean DataFrame (features x studies) and uns['measured_by'] "
+                         f"the obs column of each cell's study; build them with remadom.data.union_studies.")
+    col = a.obs[key] if key in a.obs.columns else obs[key].reindex(a.obs_names) if key in obs.columns else None
+    if col is None: raise InputError(f"modality {name!r}: uns['measured_by']={key!r} is not an obs column.")
+    labels = tuple(str(c) for c in m.columns)
+    mask = m.to_numpy(bool).T
+    if ref is not None and name in ref.feature_masks:
+        labels, mask = tuple(ref.feature_groups[name]), ref.feature_masks[name]
+    code = pd.Index(labels).get_indexer(col.astype(str))
+    if (code < 0).any():
+        bad = sorted(set(col.astype(str)[code < 0]))[:3]
+        raise InputError(f"modality {name!r}: cells of studies {bad} have no column in varm['measured'] (studies: {list(labels)}); "
+                         f"register them with the study's features, e.g. via remadom.data.union_studies.")
+    for g, lab in enumerate(labels):
+        if not (code == g).any(): continue
+        if not mask[g].any(): raise InputError(f"modality {name!r}: study {lab!r} measures no feature (its varm['measured'] column is all False).")
+        others = np.delete(mask, g, 0)
+        if len(others) and not (mask[g] & others.any(0)).any():
+            raise InputError(f"modality {name!r}: study {lab!r} shares no feature with the other studies {[l for l in labels if l != lab]} "
+                             f"({int(mask[g].sum())} features, e.g. {list(np.asarray(a.var_names)[mask[g]][:3])}); its cells cannot be "
+                             f"placed in one space with theirs through {name!r}: harmonise the feature names (case, aliases) or drop the study.")
+    return labels, mask, code.astype(np.int64)
+
+def _mask_block(b, fm):
+    "The block `b` with entries of unmeasured features set to 0; `fm` = (G, p) mask and (n,) study row per row of b (-1: all)."
+    M, code = fm
+    M = np.vstack([M, np.ones((1, M.shape[1]), bool)])   # code -1 (no study mask): every feature
+    if sp.issparse(b):
+        b = sp.csr_matrix(b)
+        rows = np.repeat(np.arange(b.shape[0]), np.diff(b.indptr))
+        return sp.csr_matrix((b.data * M[code[rows], b.indices], b.indices, b.indptr), shape=b.shape)
+    return np.asarray(b) * M[code]
 
 # %% ../../nbs/api/01_data.registry.ipynb #bb411af0
 def _obs_column(key, obs, mods, n_obs_names, role='batch'):
@@ -241,6 +347,7 @@ def register(data,                     # MuData, dict of AnnData (or lists of An
     names = pd.Index(obs.index.astype(str))
     if names.has_duplicates: raise InputError(f"obs_names are not unique (e.g. {list(names[names.duplicated()][:3])}); call .obs_names_make_unique() first.")
     specs, var_names, masks, library, stats, matrices, rows = {}, {}, {}, {}, {}, {}, {}
+    fmasks, fgroups, fg = {}, {}, {}
     for name, a in mods.items():
         if a.n_obs == 0: raise InputError(f"modality {name!r} has no cells; drop it from the data or from modalities.")
         if a.obs_names.has_duplicates: raise InputError(f"modality {name!r}: obs_names are not unique (e.g. {list(a.obs_names[a.obs_names.duplicated()][:3])}).")
@@ -258,8 +365,10 @@ def register(data,                     # MuData, dict of AnnData (or lists of An
         row = names.get_indexer(a.obs_names.astype(str))
         if (row < 0).any(): raise InputError(f"modality {name!r}: {int((row < 0).sum())} cells are not in the global obs.")
         r = np.full(len(names), -1, np.int64); r[row] = np.arange(a.n_obs)
+        fm = _feature_mask(name, a, obs, reference)
         lib, col_sum, col_nnz = np.zeros(len(names), np.float32), np.zeros(mat.shape[1]), np.zeros(mat.shape[1], np.int64)
         for s, b in _row_chunks(mat, chunk_size):
+            if fm is not None: b = _mask_block(b, (fm[1], fm[2][s:s+b.shape[0]]))   # unmeasured features count for nothing
             lib[row[s:s+b.shape[0]]] = np.asarray(b.sum(1)).ravel()
             col_sum += np.asarray(b.sum(0)).ravel(); col_nnz += np.asarray((b != 0).sum(0)).ravel()
         if not col_nnz.any():
@@ -269,11 +378,14 @@ def register(data,                     # MuData, dict of AnnData (or lists of An
         var_names[name], masks[name], library[name] = _feature_names(a, spec, mat), r >= 0, lib
         stats[name] = dict(n_cells=int(a.n_obs), col_sum=col_sum, col_nnz=col_nnz)
         matrices[name], rows[name] = mat, r
+        if fm is not None:
+            fmasks[name], fgroups[name] = fm[1], fm[0]
+            fg[name] = np.full(len(names), -1, np.int64); fg[name][row] = fm[2]
     covs, codes = {}, {}
     for role, key in (('batch', batch_key), ('dataset', dataset_key), ('time', time_key)):
         ref = None if reference is None else reference.covariates.get(role)
         covs[role], codes[role] = _encode(role, key, obs, mods, names, ref)
-    return Registry(specs, names.to_numpy(), var_names, masks, library, covs, codes, stats, matrices, rows)
+    return Registry(specs, names.to_numpy(), var_names, masks, library, covs, codes, stats, matrices, rows, fmasks, fgroups, fg)
 
 # %% ../../nbs/api/01_data.registry.ipynb #b7459e8e
 def _registry_to_dict(self:Registry, include_obs:bool=True) -> dict:
@@ -281,11 +393,14 @@ def _registry_to_dict(self:Registry, include_obs:bool=True) -> dict:
              var_names={k: [str(v) for v in vs] for k, vs in self.var_names.items()},
              covariates={k: dict(key=c.key, kind=c.kind, categories=list(c.categories)) for k, c in self.covariates.items()},
              feature_stats={k: dict(n_cells=int(s['n_cells']), col_sum=np.asarray(s['col_sum'], float).tolist(),
-                                    col_nnz=np.asarray(s['col_nnz']).astype(int).tolist()) for k, s in self.feature_stats.items()})
+                                    col_nnz=np.asarray(s['col_nnz']).astype(int).tolist()) for k, s in self.feature_stats.items()},
+             feature_masks={k: dict(groups=[str(g) for g in self.feature_groups[k]], mask=np.asarray(m, bool).tolist())
+                            for k, m in self.feature_masks.items()})
     if include_obs:
         d.update(obs_names=[str(o) for o in self.obs_names], masks={k: m.tolist() for k, m in self.masks.items()},
                  library={k: np.asarray(l, float).tolist() for k, l in self.library.items()},
-                 codes={k: np.asarray(c).tolist() for k, c in self.codes.items()})
+                 codes={k: np.asarray(c).tolist() for k, c in self.codes.items()},
+                 feature_group={k: np.asarray(g).tolist() for k, g in self.feature_group.items()})
     return d
 
 def _registry_from_dict(cls, d:dict) -> Registry:
@@ -298,7 +413,10 @@ def _registry_from_dict(cls, d:dict) -> Registry:
                covariates={k: Covariate(c['key'], c['kind'], tuple(c['categories'])) for k, c in d['covariates'].items()},
                codes={k: np.array(c, np.float32 if d['covariates'][k]['kind'] == 'continuous' else np.int64) for k, c in codes.items()},
                feature_stats={k: dict(n_cells=s['n_cells'], col_sum=np.array(s['col_sum']), col_nnz=np.array(s['col_nnz'], np.int64))
-                              for k, s in d['feature_stats'].items()})
+                              for k, s in d['feature_stats'].items()},
+               feature_masks={k: np.array(f['mask'], bool).reshape(len(f['groups']), -1) for k, f in d.get('feature_masks', {}).items()},
+               feature_groups={k: tuple(f['groups']) for k, f in d.get('feature_masks', {}).items()},
+               feature_group={k: np.array(g, np.int64) for k, g in d.get('feature_group', {}).items()})
 
 Registry.to_dict = _registry_to_dict
 Registry.from_dict = classmethod(_registry_from_dict)

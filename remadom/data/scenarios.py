@@ -11,7 +11,8 @@ import anndata as ad, mudata as md
 from ..core import InputError
 
 # %% auto #0
-__all__ = ['SCENARIOS', 'unpaired', 'bridge', 'hold_out', 'with_query', 'build_scenario']
+__all__ = ['SCENARIOS', 'unpaired', 'bridge', 'hold_out', 'with_query', 'combine_studies', 'shared_features', 'three_studies',
+           'build_scenario']
 
 # %% ../../nbs/api/06_data.scenarios.ipynb #352f9c37
 def _obs_cols(mdata) -> pd.DataFrame:
@@ -136,12 +137,81 @@ def with_query(reference:md.MuData,  # paired MuData
     obs = pd.concat([obs_r, qobs]); obs['source_cell'] = obs.index.to_numpy()
     return _mudata(out, obs)
 
+# %% ../../nbs/api/06_data.scenarios.ipynb #c996643b
+def _harmonised(a:ad.AnnData, rule:str|None) -> ad.AnnData:
+    "Copy of `a` (X and obs) with its var names mapped by `rule` ('gene': upper case; 'protein': protein_key; None: as is)."
+    if rule is None: keys = [str(v) for v in a.var_names]
+    elif rule == 'gene': keys = [str(v).upper() for v in a.var_names]
+    elif rule == 'protein':
+        from remadom.links import protein_key
+        keys = [protein_key(v) for v in a.var_names]
+    else: raise InputError(f"combine_studies: names rule {rule!r} must be 'gene', 'protein' or None.")
+    seen, out = set(), []
+    for k, v in zip(keys, a.var_names):
+        out.append(k if k not in seen else f"{k}_{v}"); seen.add(k)
+    b = ad.AnnData(X=a.X.copy(), obs=a.obs.copy())
+    b.var_names = out
+    return b
+
+def combine_studies(parts:dict,            # study label -> MuData of that study
+                    names:dict|None=None,  # modality -> 'gene', 'protein' or None; default from the modality's kind
+                    keep:dict|None=None,   # study -> {modality: harmonised feature names to keep}
+                    obs_keys=('cell_type', 'batch'), # global obs columns carried over (those a study has)
+                    study_key:str='study',  # obs column of the study label
+                   ) -> md.MuData:
+    "Studies in one MuData: names harmonised, obs names prefixed with the study, each modality on the union of features with per-study masks."
+    from remadom.core import make_spec
+    from remadom.data.registry import union_studies
+    if not isinstance(parts, dict) or len(parts) < 2: raise InputError("combine_studies: pass a dict of at least two study label -> MuData.")
+    out = {}
+    for s, m in parts.items():
+        mods = {}
+        for k, a in m.mod.items():
+            rule = (names or {}).get(k, {'rna': 'gene', 'adt': 'protein'}.get(make_spec(k).kind))
+            b = _harmonised(a, rule)
+            kk = (keep or {}).get(s, {}).get(k)
+            if kk is not None: b = b[:, b.var_names.isin(list(kk))].copy()
+            b.obs_names = [f"{s}:{c}" for c in a.obs_names]
+            mods[k] = b
+        obs = m.obs[[c for c in obs_keys if c in m.obs.columns]].copy()
+        for c in obs.columns: obs[c] = obs[c].astype(str)
+        obs.index = [f"{s}:{c}" for c in m.obs_names]
+        md.set_options(pull_on_update=False)
+        mu = md.MuData(mods); mu.obs = obs.reindex(mu.obs_names)
+        out[str(s)] = mu
+    return union_studies(out, study_key)
+
+def shared_features(mdata:md.MuData) -> pd.DataFrame:
+    "Per modality and pair of studies, the number of features both measured (from `varm['measured']`)."
+    rows = []
+    for k, a in mdata.mod.items():
+        if 'measured' not in a.varm: continue
+        M = a.varm['measured']
+        for i, s in enumerate(M.columns):
+            for t in M.columns[i + 1:]:
+                rows.append(dict(modality=k, study_a=s, study_b=t, shared=int((M[s] & M[t]).sum()), n_a=int(M[s].sum()), n_b=int(M[t].sum())))
+    return pd.DataFrame(rows)
+
+def three_studies(loader,                  # `load_example`
+                  n_top_genes:int=1000,    # TEA-seq genes kept besides those the other studies share (seurat_v3 HVGs)
+                 ) -> md.MuData:
+    "NeurIPS 2021 BMMC CITE-seq, TEA-seq PBMC and the MIDAS PBMC mosaic in one MuData on the union of features."
+    import scanpy as sc
+    parts = {'bmmc': loader('neurips2021_bmmc_cite_starter'), 'teaseq': loader('teaseq_pbmc_rna_adt'), 'midas': loader('pbmc_cite_mosaic_midas')}
+    others = set(str(g).upper() for s in ('bmmc', 'midas') for g in parts[s].mod['rna'].var_names)
+    t = parts['teaseq'].mod['rna']
+    h = ad.AnnData(t.X.copy()); h.var_names = [str(g).upper() for g in t.var_names]; h.var_names_make_unique()
+    sc.pp.highly_variable_genes(h, flavor='seurat_v3', n_top_genes=n_top_genes)
+    genes = set(h.var_names[h.var['highly_variable'].to_numpy()]) | (set(h.var_names) & others)
+    return combine_studies(parts, keep={'teaseq': {'rna': genes}})
+
 # %% ../../nbs/api/06_data.scenarios.ipynb #09c4bd38
 SCENARIOS = {
     'snareseq2_unpaired': lambda ld: unpaired(ld('snareseq2_mouse_mop')),
     'snareseq2_bridge': lambda ld: bridge(ld('snareseq2_mouse_mop'), 0.1, seed=0),
     'teaseq_bridge_query': lambda ld: with_query(ld('teaseq_pbmc_rna_adt'), ld('teaseq_pbmc_query_adt'), modality='adt'),
     'cite_holdout_adt': lambda ld: hold_out(ld('neurips2021_bmmc_cite_starter'), 'adt', 0.2, seed=0),
+    'three_studies': three_studies,
 }
 
 def build_scenario(name:str, loader) -> md.MuData:
