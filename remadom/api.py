@@ -156,7 +156,8 @@ def _trainer(self:Remadom, train_dl, val_dl, es) -> Trainer:
                       heads=heads, providers=providers, head_input=c.alignment.head_input,
                       precision=t.precision, device=t.device,
                       early_stopping=es,
-                      run_dir=self.run_dir, checkpoint_every=t.checkpoint_every, progress_bar=c.logging.progress_bar,
+                      run_dir=self.run_dir, checkpoint_every=t.checkpoint_every,
+                      checkpoint_every_s=t.checkpoint_every_s, progress_bar=c.logging.progress_bar,
                       tensorboard=c.logging.tensorboard, log_every_steps=c.logging.log_every_steps, seed=c.seed,
                       max_steps=t.max_steps, extra_state=self._state())
 
