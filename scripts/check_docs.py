@@ -9,9 +9,10 @@ without Quarto:
    cells added and executed, front matter taken from the title cell;
 2. writes nbdev's generated `nbdev.yml` and `sidebar.yml` next to a copy of `nbs/_quarto.yml` and checks that they
    make a valid Quarto website config;
-   Before that, the home page, tutorials and explanations (`--execute` globs) are executed with execnb under
-   IN_TEST, as `nbdev-test` runs them, so their pages show figures and metric tables (the committed notebooks
-   carry no outputs);
+   The home page and the tutorials are committed with their outputs (as nbdev projects usually keep them; refresh
+   them with `nbdev-test --save` on those notebooks), so their pages show figures and metric tables; a tutorial page
+   without a figure is a problem. `--execute GLOB...` instead re-executes notebooks with execnb under IN_TEST, as
+   `nbdev-test` runs them, into the output folder (the sources are not touched);
 3. turns each processed notebook into the markdown Quarto would hand to pandoc (cell options `echo`, `output`,
    `include` applied) and renders it to HTML with pandoc (the `pypandoc-binary` wheel, or a `pandoc` on PATH),
    which is the engine Quarto itself uses: heading ids, link attributes, fenced divs and `$$` math are parsed the
@@ -83,10 +84,10 @@ def out_name(rel):
 
 
 # ------------------------------------------------------------------------------------------------------ execution
-EXECUTE = ('index', 'tutorials/*', 'explanations/*')  # notebooks executed for the site by default (pages show results)
+EXECUTE = ()  # notebooks re-executed for the site by default: none, the pages show the outputs committed with them
 
 
-def execute(nbs, rels, exe, patterns=EXECUTE, force=False, timeout=600):
+def execute(nbs, rels, exe, patterns=('index', 'tutorials/*'), force=False, timeout=600):
     "Run the notebooks matching `patterns` under IN_TEST (as nbdev-test does) into `exe`; {rel: (error, seconds)}."
     from fastcore.nbio import read_nb, write_nb
     from execnb.shell import CaptureShell
@@ -406,6 +407,20 @@ def traceback_problems(nb):
     return probs
 
 
+RESULT_PAGES = ('tutorials/*',)  # pages that must show results: at least one figure and one printed or tabled output
+
+
+def result_problems(rel, nb):
+    "A tutorial page without a figure or without any other output: its notebook was not executed for the site."
+    if not any(Path(rel).match(p if p.endswith('.ipynb') else p + '.ipynb') for p in RESULT_PAGES): return []
+    outs = [o for c in nb['cells'] for o in (c.get('outputs') or [])]
+    has_fig = any('image/png' in (o.get('data') or {}) or 'image/svg+xml' in (o.get('data') or {}) for o in outs)
+    has_text = any(o.get('output_type') == 'stream' and o.get('name') == 'stdout' or 'text/html' in (o.get('data') or {})
+                   or 'text/plain' in (o.get('data') or {}) for o in outs)
+    miss = [w for w, ok in (('figure', has_fig), ('printed result or table', has_text)) if not ok]
+    return [f"the page shows no {' and no '.join(miss)}: keep the notebook's outputs (nbdev-test --save) or pass --execute"] if miss else []
+
+
 def stderr_warnings(nb):
     "stderr outputs shown on the page (warnings printed by the code)."
     out = []
@@ -503,7 +518,7 @@ def run(names=(), out='_docs_offline', force=False, execute_patterns=EXECUTE):
         if fm.get('output-file') and fm['output-file'] != page.name:
             page = page.with_name(fm['output-file']); info['page'] = str(page)
         titles[page] = title or page.stem
-        info['problems'] += traceback_problems(nb)
+        info['problems'] += traceback_problems(nb) + result_problems(rel, nb)
         info['warnings'] += stderr_warnings(nb)
         md_file = (proc/rel).with_suffix('.md')
         md_file.write_text(body)
@@ -573,8 +588,8 @@ def main(argv=None):
     ap.add_argument('--force', action='store_true', help='reprocess notebooks even when the cached copy is fresh')
     ap.add_argument('-v', '--verbose', action='store_true', help='list the warnings too')
     ap.add_argument('--execute', nargs='*', default=list(EXECUTE), metavar='GLOB',
-                    help=f'notebooks executed (under IN_TEST) so their pages show outputs; default {" ".join(EXECUTE)}; '
-                         '`--execute` alone: none')
+                    help='notebooks re-executed (under IN_TEST) into the output folder, e.g. `--execute index tutorials/*`; '
+                         'default none: the pages show the committed outputs')
     a = ap.parse_args(argv)
     report = run(a.notebooks, a.out, a.force, a.execute)
     print(summary(report, a.verbose))

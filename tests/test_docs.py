@@ -92,6 +92,17 @@ def test_traceback_detected():
     assert len(probs) == 2 and 'ValueError' in probs[0] and "'b'" in probs[1]
 
 
+def test_tutorial_without_results_detected():
+    "A tutorial page with no figure (its notebook was not executed) is a problem; an API page is not checked for it."
+    fig = {'output_type': 'display_data', 'data': {'image/png': 'iVBOR', 'text/plain': '<Figure>'}}
+    txt = {'output_type': 'stream', 'name': 'stdout', 'text': 'NMI 0.81'}
+    nb = lambda *outs: {'cells': [{'cell_type': 'code', 'source': 'x', 'outputs': list(outs)}]}
+    assert cd.result_problems('tutorials/01_paired.ipynb', nb(fig, txt)) == []
+    assert 'shows no figure:' in cd.result_problems('tutorials/01_paired.ipynb', nb(txt))[0]
+    assert 'printed result' in cd.result_problems('tutorials/01_paired.ipynb', nb())[0]
+    assert cd.result_problems('api/00_core.ipynb', nb()) == []
+
+
 def test_math_checked():
     ok_html = '<math display="block"></math>'
     assert cd.math_problems(['$$a^2$$ and `$$` in code'], ok_html) == ([], 1)
