@@ -10,8 +10,6 @@ keep the forward's names) and its share of the whole step; `--ops` prints torch'
     .venv/bin/python scripts/profile_step.py                                  # TEA-seq RNA+ADT and SNARE-seq2 RNA+ATAC
     .venv/bin/python scripts/profile_step.py --datasets teaseq_pbmc_rna_adt --ops 25
     .venv/bin/python scripts/profile_step.py --sparse                         # 'atac'-kind modalities as sparse CSR batches
-    .venv/bin/python scripts/profile_step.py --sparse --lean-model            # + the proposed model change (patched here)
-    .venv/bin/python scripts/profile_step.py --sparse all --lean-model        # every sparse-stored modality as CSR batches
 """
 from __future__ import annotations
 import argparse, itertools, time
@@ -23,60 +21,10 @@ def _wrap(obj, name, label):
         with torch.profiler.record_function(label): return f(*a, **k)
     setattr(obj, name, g)
 
-def lean_model():
-    "Patch `MosaicVAE.encode` / `elbo` (in this process only) to the proposed model change: measured rows from the loader's `LoaderBatch.measured` instead of `mask.nonzero()`, and `select_rows` instead of the CSR->COO->CSR `_rows`."
-    import torch
-    from torch.distributions import Normal, kl_divergence
-    import remadom.model as M
-    from remadom.core import LossOutput
-    from remadom.data.loader import select_rows
-    def _measured(batch, k):
-        got = getattr(batch, 'measured', {}).get(k)
-        return batch.mask[k].nonzero().squeeze(1) if got is None else got
-    def encode(self, batch, modalities=None):
-        mus, lvs, masks = {}, {}, {}
-        b = M._cov(batch, 'batch')
-        for k in (modalities or self.modalities):
-            if k not in batch.x: continue
-            m, idx = batch.mask[k], _measured(batch, k)
-            n, d = batch.n_obs, self.n_latent + self.n_latent_tech
-            mu = torch.zeros(n, d, device=m.device); lv = torch.zeros(n, d, device=m.device)
-            if len(idx):
-                cats = [b[idx]] if self.encode_batch else []
-                mu_k, lv_k = self.encoders[k].mu_logvar(select_rows(batch.x[k], idx), batch.library[k][idx], *cats)
-                mu = mu.to(mu_k.dtype).index_put((idx,), mu_k); lv = lv.to(lv_k.dtype).index_put((idx,), lv_k)
-            mus[k], lvs[k], masks[k] = mu, lv, m
-        return mus, lvs, masks
-    def elbo(self, batch, kl_weight=1.):
-        mus, lvs, masks = self.encode(batch)
-        mu, lv = self.fuse(mus, lvs, masks)
-        qz = Normal(mu, (0.5 * lv).exp()); z = qz.rsample()
-        kl = kl_divergence(qz, Normal(torch.zeros_like(mu), torch.ones_like(mu))).sum(-1)
-        n = batch.n_obs
-        nll_total, recon = torch.zeros((), device=mu.device), {}
-        b = M._cov(batch, 'batch') if self.batch_conditional else torch.zeros(n, dtype=torch.long, device=mu.device)
-        for k in self.modalities:
-            if k not in batch.x: continue
-            idx = _measured(batch, k)
-            if not len(idx): continue
-            px = self.decoders[k](z[idx], batch.library[k][idx], b[idx])
-            nll = -px.log_prob_rows(select_rows(batch.x[k], idx)).float()
-            nll_total = nll_total + nll.sum(); recon[k] = nll.mean()
-        loss = (nll_total + kl_weight * kl.sum()) / n
-        d = self.n_latent
-        extra = dict(z=z[:, :d], qz_mu=mu[:, :d], qz_logvar=lv[:, :d], kl_weight=float(kl_weight),
-                     expert_mu={k: v[:, :d] for k, v in mus.items()}, expert_logvar={k: v[:, :d] for k, v in lvs.items()}, masks=masks)
-        if self.n_latent_tech: extra['z_tech'] = z[:, d:]
-        if self.symmetric_kl > 0:
-            skl, _ = M._sym_kl(mus, lvs, masks); loss = loss + self.symmetric_kl * skl; extra['sym_kl'] = skl.detach()
-        return LossOutput(loss=loss, recon=recon, kl=kl.mean(), n_obs=n, extra=extra)
-    M.MosaicVAE.encode, M.MosaicVAE.elbo = encode, elbo
-
 def profile(dataset:str, a) -> None:
     import torch
     from torch.profiler import profile as tprofile, ProfilerActivity, record_function
     torch.set_num_threads(a.threads)
-    if a.lean_model: lean_model()
     from remadom.core import seed_everything
     from remadom.data import load_example, register
     from remadom.data.loader import TensorLoader
@@ -126,8 +74,6 @@ def main():
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--sparse', nargs='?', const='atac', default='none', choices=('none', 'atac', 'all'),
                     help="deliver 'atac'-kind modalities (or all sparse-stored ones: 'all') as sparse CSR batches")
-    ap.add_argument('--lean-model', action='store_true', help="patch the model (this process only) to the proposed change: "
-                    "LoaderBatch.measured instead of mask.nonzero(), select_rows instead of a COO round trip")
     ap.add_argument('--ops', type=int, default=0, help='also print the top N operators by self CPU time')
     a = ap.parse_args()
     for ds in a.datasets.split(','): profile(ds, a)

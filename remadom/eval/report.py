@@ -15,11 +15,11 @@ import anndata as ad
 from ..core import InputError
 from . import evaluate, pca_baseline, plot_umap, palette, _check_labels
 from .multimodal import foscttm, label_transfer, imputation_metrics, calibration, knn_regression
+from .diagnostics import _fig, source_partners, head_diagnostics, plot_head_losses, bridge_diagnostics, unpaired_scores
 
 # %% auto #0
 __all__ = ['SCIB_ONLY', 'has_scib', 'scib_suite', 'plot_losses', 'plot_imputation', 'plot_uncertainty', 'metrics_table',
-           'write_report', 'source_partners', 'head_diagnostics', 'plot_head_losses', 'bridge_diagnostics',
-           'unpaired_scores', 'evaluate_run']
+           'write_report', 'evaluate_run']
 
 # %% ../../nbs/api/42_eval.report.ipynb #e9a37bc4
 SCIB_ONLY = ('isolated_labels', 'clisi', 'ilisi', 'kbet_per_label', 'graph_connectivity', 'bras', 'pcr_comparison',
@@ -74,11 +74,6 @@ def _release_jax():
     except (OSError, AttributeError): pass
 
 # %% ../../nbs/api/42_eval.report.ipynb #2bf4ee4e
-def _fig(w, h):
-    from matplotlib.figure import Figure
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    f = Figure(figsize=(w, h), layout='constrained'); FigureCanvasAgg(f); return f
-
 def plot_losses(log_csv, path) -> str|None:
     "Loss curves per term (train and validation) from a run's `train_log.csv`; None when it has no loss column."
     log = pd.read_csv(log_csv)
@@ -188,151 +183,6 @@ def write_report(run_dir,               # a run directory holding metrics.json (
             f"<h2>Config</h2><pre>{html.escape(cfg)}</pre></body></html>")
     out = run/'report.html' if out is None else Path(out)
     out.write_text(page); return out
-
-# %% ../../nbs/api/42_eval.report.ipynb #3773994d
-def source_partners(names,          # (n,) registered cell names
-                    source_cell,    # (n,) the source cell each registered cell was made from (NaN: unknown)
-                   ) -> np.ndarray:
-    "(n,) index of each cell's true partner: the one other cell with the same source cell; -1 when none or several."
-    sc = pd.Series(np.asarray(source_cell, dtype=object))
-    if len(sc) != len(names): raise InputError(f"source_cell has {len(sc)} entries for {len(names)} cells; pass one per cell.")
-    codes, _ = pd.factorize(sc.where(~sc.isna()).astype(object), use_na_sentinel=True)
-    out = np.full(len(codes), -1, np.int64)
-    ok = np.flatnonzero(codes >= 0)
-    if not len(ok): return out
-    order = ok[np.argsort(codes[ok], kind='stable')]
-    cnt = np.bincount(codes[ok]); start = np.r_[0, np.cumsum(cnt)[:-1]]
-    two = np.flatnonzero(cnt == 2)
-    a, b = order[start[two]], order[start[two] + 1]
-    out[a], out[b] = b, a
-    return out
-
-def _head_names(cfg) -> list:
-    "Head names as `build_heads` gives them (a repeated head gets _1, _2, ...), with their weight settings."
-    out, seen = [], set()
-    for hc in cfg.alignment.heads:
-        name, j = hc.name, 1
-        while name in seen: name, j = f"{hc.name}_{j}", j + 1
-        seen.add(name); out.append((name, hc.weight))
-    return out
-
-def _last(s: pd.Series):
-    s = s.dropna(); return float(s.iloc[-1]) if len(s) else None
-
-def head_diagnostics(log:pd.DataFrame, # a run's train_log.csv as a DataFrame
-                     cfg,              # the run's `Config`
-                    ) -> dict:
-    "{head: weight, logged column, first/last train and last val value, last counters} for each head of the config."
-    out, hn = {}, _head_names(cfg)
-    def owner(c):   # a counter column belongs to the head with the longest name that prefixes it (mmd_1_n_pairs: mmd_1)
-        hs = [h for h, _ in hn if c == f'train_head_{h}' or c.startswith(f'train_head_{h}_')]
-        return max(hs, key=len) if hs else None
-    for name, w in hn:
-        col = f'head_{name}'
-        d = dict(weight=w if isinstance(w, (int, float)) else str(w), column=col, logged=f'train_{col}' in log)
-        if d['logged']:
-            tr = log[f'train_{col}'].dropna()
-            d.update(train_first=float(tr.iloc[0]) if len(tr) else None, train_last=_last(tr),
-                     val_last=_last(log[f'val_{col}']) if f'val_{col}' in log else None)
-            d['counters'] = {c[len(f'train_{col}_'):]: _last(log[c]) for c in log.columns if c.startswith(f'train_{col}_') and owner(c) == name}
-        out[name] = d
-    return out
-
-def plot_head_losses(log:pd.DataFrame, heads:dict, path) -> str|None:
-    "One panel per logged head: its loss term over epochs (train solid, validation dashed)."
-    hs = [h for h, d in heads.items() if d.get('logged')]
-    if not hs: return None
-    f = _fig(3.6 * min(len(hs), 4), 3.0 * ((len(hs) + 3) // 4))
-    axs = f.subplots((len(hs) + 3) // 4, min(len(hs), 4), squeeze=False).ravel()
-    for ax, h in zip(axs, hs):
-        for pre, ls in (('train_', '-'), ('val_', '--')):
-            c = f'{pre}head_{h}'
-            if c in log and log[c].notna().any(): ax.plot(log['epoch'], log[c], ls, label=pre.rstrip('_'))
-        ax.set(title=f"head {h} (weight {heads[h]['weight']})", xlabel='epoch'); ax.legend(fontsize=7, frameon=False)
-    for ax in axs[len(hs):]: ax.set_visible(False)
-    f.savefig(path, dpi=90); return str(path)
-
-def _nan_none(d):
-    if isinstance(d, dict): return {k: _nan_none(v) for k, v in d.items()}
-    return None if isinstance(d, float) and not np.isfinite(d) else d
-
-def bridge_diagnostics(m,               # a loaded `Remadom`
-                       labels=None,     # (n_obs,) labels in registry order, for the same-label precision
-                       partner=None,    # (n_obs,) true partner of each cell (-1: unknown), e.g. `source_partners`
-                      ) -> dict|None:
-    "Edges per group pair and edge precision of the run's bridge (from the checkpoint, else rebuilt); None without one."
-    from remadom.align import build_providers, build_links
-    from remadom.checkpoint import load_checkpoint
-    c, reg = m.config, m.registry
-    if not c.bridge.method: return None
-    links = build_links(c.links.to_dict(), reg)
-    b = build_providers({}, c.bridge.to_dict(), reg, 'cpu', links)['bridge']
-    st, how = None, 'rebuilt from the final model'
-    ck = (getattr(m, 'checkpoint', None) or {}).get('checkpoint')
-    if ck and Path(ck).exists(): st = (load_checkpoint(ck).get('providers') or {}).get('bridge')
-    if st and st.get('edges') is not None:
-        b.load_state_dict(st); how = f"checkpoint state (built at epoch {b.epoch})"
-    else: b.update(m.module, int((getattr(m, 'checkpoint', None) or {}).get('epoch', 0)))
-    i, j, _ = b.pairs
-    out = dict(method=c.bridge.method, source=how, n_edges=int(len(i)), self_edges=int((i == j).sum()),
-               counts=b.counts().to_dict('records'))
-    prec = b.precision(partner=partner if partner is not None and (partner >= 0).any() else None, labels=labels)
-    out['precision'] = {k: v for k, v in prec.items() if k != 'n_edges'}
-    if partner is not None and (i != j).any():
-        # the chance level of partner precision: one partner among the cells of the other group
-        sz = pd.Series(b.codes).value_counts()
-        out['precision']['partner_chance'] = float(np.mean(1 / sz.reindex(b.codes[j]).to_numpy()))
-    if (i == j).all(): out['note'] = "every edge joins a cell's own experts of two modalities (seeded): precision 1 by construction"
-    return _nan_none(out)
-
-def _floor(m, links) -> np.ndarray:
-    "(n_obs, k) gene-activity floor: source cells from their counts, target-only cells from their links' activity (NaN elsewhere)."
-    from remadom.links import registry_activity, activity_floor
-    reg = m.registry; S, T = links.source, links.target
-    src = np.flatnonzero(reg.masks[S])
-    cells, ga = registry_activity(reg, links)
-    keep = ~reg.masks[S][cells]
-    k = int(min(30, min(len(src), ga.shape[1]) - 1))
-    x = np.full((reg.n_obs, k), np.nan, np.float32)
-    x[src], x[cells[keep]] = activity_floor(reg.matrices[S][reg.rows[S][src]], ga[keep], k)
-    return x
-
-def unpaired_scores(m,                 # a loaded `Remadom`
-                    z,                 # (n_obs, d) joint embedding in registry order
-                    labels,            # (n_obs,) labels in registry order
-                    partner,           # (n_obs,) true partner of each cell (-1: unknown), from `source_partners`
-                    max_cells:int=20_000, seed:int=0, notes=None) -> dict:
-    "FOSCTTM between the embeddings of true partners in disjoint modality sets, and label transfer between those sets; floor baselines."
-    from remadom.bridges import registry_groups
-    from remadom.align import build_links
-    reg, c, out = m.registry, m.config, {}
-    codes, gname = registry_groups(reg, 'modality_set')
-    i = np.flatnonzero(partner >= 0); j = partner[i]
-    sel = ((codes[i] & codes[j]) == 0) & (codes[i] < codes[j])      # disjoint modality sets, each pair once
-    i, j = i[sel], j[sel]
-    if not len(i): return out
-    links = build_links(c.links.to_dict(), reg) if c.links.to_dict().get('source') else None
-    fl = _floor(m, links) if links is not None else None
-    rng = np.random.default_rng(seed); lab = np.asarray(labels, dtype=object); ok = ~pd.isna(labels)
-    for ga, gb in sorted(set(zip(codes[i].tolist(), codes[j].tolist()))):
-        na, nb = gname[ga], gname[gb]
-        w = np.flatnonzero((codes[i] == ga) & (codes[j] == gb))
-        if len(w) < 10: continue
-        if len(w) > max_cells: w = np.sort(rng.choice(w, max_cells, replace=False))
-        a, b = i[w], j[w]
-        floor_ok = fl is not None and {na, nb} == {links.source, links.target}
-        key = f'{na}|{nb} (true partners)'
-        base = foscttm(fl[a], fl[b]) if floor_ok else dict.fromkeys(['foscttm', 'foscttm_x_to_y', 'foscttm_y_to_x'], 0.5)
-        bname = 'gene-activity floor (links)' if floor_ok else 'chance (no links in the config)'
-        out[f'foscttm {key}'] = dict(remadom=foscttm(z[a], z[b]), baseline=base, baseline_name=bname)
-        src_g, tgt_g = (ga, gb) if not floor_ok or na == links.source else (gb, ga)
-        s_, t_ = (codes == src_g) & ok, (codes == tgt_g) & ok
-        if s_.any() and t_.any():
-            lt = dict(remadom=label_transfer(z, lab, s_, t_), baseline_name=bname if floor_ok else 'none')
-            if floor_ok: lt['baseline'] = label_transfer(np.nan_to_num(fl), lab, s_, t_)
-            out[f'label transfer {gname[src_g]} -> {gname[tgt_g]}'] = lt
-    if notes is not None and fl is None: notes.append('unpaired cells: no links in the config, so no gene-activity floor; FOSCTTM beside chance')
-    return out
 
 # %% ../../nbs/api/42_eval.report.ipynb #74e72be9
 def _parts(m):
