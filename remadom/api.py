@@ -10,7 +10,8 @@ import json, hashlib, os, tempfile, warnings
 from pathlib import Path
 import numpy as np, torch
 import remadom
-from .core import InputError, closest, seed_everything, get_device, HEADS
+from .core import InputError, closest, seed_everything, get_device, HEADS, COUNT_LIKELIHOODS
+from .predict import cross_predict
 from .config import Config, load_config, save_config
 from .data import register, Registry, load_example, read_data
 from .data.loader import make_loader, train_val_split
@@ -286,6 +287,63 @@ def _cell_index(reg, cells):
     return np.array([pos[c] for c in cells], dtype=np.int64)
 
 Remadom._registry_for, Remadom._loader, Remadom.get_latent, Remadom.impute, Remadom._check_use = _registry_for, _loader, _get_latent, _impute, _check_use
+
+# %% ../nbs/api/32_api.ipynb #7b02992c
+def _scale(reg, name, x, how):
+    "Target counts x (rows of cells) on the prediction scale: log1p, log1p of counts per 10k, or detected (0/1)."
+    x = x.toarray() if hasattr(x, 'toarray') else np.asarray(x)
+    x = x.astype(np.float64)
+    if how == 'binary': return (x > 0).astype(np.float64)
+    if how == 'log1p_norm': return np.log1p(x / np.maximum(x.sum(1, keepdims=True), 1) * 1e4)
+    return np.log1p(x)
+
+def _default_scale(spec):
+    if spec.likelihood == 'bernoulli': return 'binary'
+    return 'log1p_norm' if spec.kind == 'rna' else 'log1p'
+
+def _predict(self:Remadom, modality:str,     # the modality to predict (it needs a decoder)
+             cells=None,                     # cells to predict (mask, positions or names); default: those lacking `modality`
+             use:list|None=None,             # modalities to predict from; default: every other modality of the model
+             method:str='blend',             # 'blend' (per-feature mix, the best measured), 'decoder' or 'knn' (joint-embedding neighbours)
+             calibration=None,               # (cells, counts): cells whose `modality` was hidden from training, with their raw counts; None: 10% of the measured cells, in-sample
+             scale:str|None=None,            # 'log1p', 'log1p_norm' (counts per 10k) or 'binary'; default from the modality's kind/likelihood
+             k:int=20, n_samples:int=25, level:float=0.9, seed:int=0) -> dict:
+    "Predicted `modality` of `cells` on `scale`, with a per-value sd and central `level` interval: dict of (n_cells, p) arrays."
+    reg = self.registry
+    if modality not in reg.specs: raise InputError(f"predict: modality {modality!r} is not in the model; known: {reg.modalities}.{closest(modality, reg.specs)}")
+    if modality in self.module.encoder_only: raise InputError(f"predict: modality {modality!r} is encoder-only (no decoder); predict one of {self.module.decoded}.")
+    spec = reg.specs[modality]
+    if spec.likelihood not in COUNT_LIKELIHOODS + ('bernoulli',):
+        raise InputError(f"predict: modality {modality!r} has the {spec.likelihood!r} likelihood; predict() serves count and binary modalities, use impute() for it.")
+    scale = scale or _default_scale(spec)
+    if scale not in ('log1p', 'log1p_norm', 'binary'): raise InputError(f"predict: scale={scale!r}; use 'log1p', 'log1p_norm' or 'binary'.")
+    if scale == 'binary' and spec.likelihood != 'bernoulli': raise InputError(f"predict: scale='binary' needs a Bernoulli modality; {modality!r} is {spec.likelihood!r}.")
+    use = [u for u in reg.modalities if u != modality] if use is None else self._check_use(use, 'predict')
+    if modality in use: raise InputError(f"predict: use={use} contains the target {modality!r}; predict from the other modalities.")
+    if any(getattr(reg.matrices.get(u), 'isbacked', False) or not hasattr(reg.matrices.get(u), 'shape') for u in use + [modality]):
+        raise InputError("predict: needs the data in memory; load it with data.backed: false.")
+    measured = np.flatnonzero(reg.masks[modality])
+    query = np.flatnonzero(~reg.masks[modality]) if cells is None else _cell_index(reg, cells)
+    if len(query) == 0: raise InputError(f"predict: no cells to predict; every cell has {modality!r} measured. Pass `cells=`.")
+    _warn_uncovered(_Sub(reg, query), use, 'predict')
+    y_of = lambda idx: _scale(reg, modality, reg.matrices[modality][reg.rows[modality][idx]], scale)
+    if calibration is None:
+        rng = np.random.default_rng(seed)
+        calib = np.sort(rng.choice(measured, size=max(10, len(measured) // 10), replace=False)); y_cal = y_of(calib)
+    else:
+        c_cells, c_counts = calibration
+        calib = _cell_index(reg, c_cells)
+        if reg.masks[modality][calib].any(): raise InputError(f"predict: calibration cells must have {modality!r} hidden from training (registered missing); {int(reg.masks[modality][calib].sum())} have it.")
+        if c_counts.shape != (len(calib), spec.n_features): raise InputError(f"predict: calibration counts must be (n_calibration_cells, {spec.n_features}) in the model's feature order; got {c_counts.shape}.")
+        y_cal = _scale(reg, modality, c_counts, scale)
+    out = cross_predict(self.module, reg, modality, use, query, measured, y_of(measured), calib, y_cal,
+                        transform='binary' if scale == 'binary' else 'log1p', k=k, n_samples=n_samples, seed=seed,
+                        library=1e4 if scale == 'log1p_norm' else 'median', level=level, method=method)
+    keep = ('mean', 'sd', 'lower', 'upper', 'decoder', 'decoder_sd', 'knn', 'knn_sd')
+    return dict({key: out[key] for key in keep}, obs_names=reg.obs_names[query], var_names=reg.var_names[modality], scale=scale, method=method)
+
+Remadom.predict = _predict
+
 
 # %% ../nbs/api/32_api.ipynb #20eacfe9
 def _save(self:Remadom, path:str|Path) -> Path:

@@ -66,7 +66,8 @@ class Blend:
     level: float = 0.9
 
     @classmethod
-    def fit(cls, y, dec, dec_sd, knn, knn_sd, level:float=0.9, floor:float=1e-6):
+    def fit(cls, y, dec, dec_sd, knn, knn_sd, level:float=0.9, floor:float=1e-6,
+            w:float|None=None): # a fixed decoder weight for every feature (1: decoder alone, 0: kNN alone); None: fitted per feature
         "Fit on calibration cells: y and the four predictor outputs, (n, p) each on the evaluation scale."
         y, dec, dec_sd, knn, knn_sd = (np.asarray(v, np.float64) for v in (y, dec, dec_sd, knn, knn_sd))
         if not (y.shape == dec.shape == dec_sd.shape == knn.shape == knn_sd.shape):
@@ -75,7 +76,8 @@ class Blend:
         if not 0 < level < 1: raise InputError(f"Blend.fit: level={level} must be in (0, 1).")
         d, r = dec - knn, y - knn
         den = (d * d).sum(0)
-        w = np.clip(np.where(den > 0, (d * r).sum(0) / np.maximum(den, 1e-12), 0.5), 0., 1.)
+        if w is not None and not 0 <= w <= 1: raise InputError(f"Blend.fit: w={w} must be in [0, 1] (or None to fit it per feature).")
+        w = np.clip(np.where(den > 0, (d * r).sum(0) / np.maximum(den, 1e-12), 0.5), 0., 1.) if w is None else np.full(y.shape[1], float(w))
         pred = w * dec + (1 - w) * knn
         A = _comps(dec_sd, knn_sd, dec, knn)
         a = np.stack([nnls(A[:, j], ((y - pred) ** 2)[:, j])[0] for j in range(y.shape[1])])
@@ -106,6 +108,8 @@ def _decoder_moments(model, registry, idx, target, source, transform, n_samples,
                         observe=True, transform=torch.log1p, library=library)
     return m.numpy()[order], s.numpy()[order]
 
+_METHODS = {'blend': None, 'decoder': 1., 'knn': 0.}
+
 def cross_predict(model,                 # a trained MosaicVAE
                   registry,              # the Registry it was trained on (in-memory matrices)
                   target:str,            # modality to predict
@@ -116,9 +120,11 @@ def cross_predict(model,                 # a trained MosaicVAE
                   transform:str='log1p', # evaluation scale: 'log1p' (counts) or 'binary' (peaks)
                   k:int=20, n_samples:int=25, seed:int=0, library='observed', level:float=0.9,
                   depth:bool=True,       # shift the kNN prediction by the cell's source-depth deviation (`depth_correction`)
+                  method:str='blend',    # 'blend' (per-feature weights), 'decoder' or 'knn' alone (each with its calibrated sd and interval)
                  ) -> dict:
     "Blended cross-modal prediction with calibrated sd and interval; also the decoder and kNN predictions alone."
     if transform not in ('log1p', 'binary'): raise InputError(f"cross_predict: transform={transform!r}; use 'log1p' or 'binary'.")
+    if method not in _METHODS: raise InputError(f"cross_predict: method={method!r}; use one of {list(_METHODS)}.")
     source = [source] if isinstance(source, str) else list(source)
     query, ref, calib = (np.asarray(v, np.int64) for v in (query, ref, calib))
     z, _ = model.embed(_loader(registry, np.arange(registry.n_obs)), use=source); z = z.numpy()
@@ -131,6 +137,6 @@ def cross_predict(model,                 # a trained MosaicVAE
         l = np.log1p(sum(np.asarray(registry.library[s], np.float64) for s in source))
         kq = kq + depth_correction(z[query], l[query], z[ref], l[ref], y_ref, k)
         kc = kc + depth_correction(z[calib], l[calib], z[ref], l[ref], y_ref, k, exclude_self=in_ref)
-    blend = Blend.fit(y_calib, dc, dcs, kc, kcs, level=level)
+    blend = Blend.fit(y_calib, dc, dcs, kc, kcs, level=level, w=_METHODS[method])
     out = blend.predict(dq, dqs, kq, kqs)
     return dict(**out, decoder=dq, decoder_sd=dqs, knn=kq, knn_sd=kqs, blend=blend, z=z)

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from remadom.data import load_example, register
 from remadom.data.loader import TensorLoader, train_val_split
 from remadom.model import MosaicVAE
-import predict_lib as pl
+from remadom.predict import knn_moments, Blend
 torch.set_num_threads(1)
 
 def dense(x): return x.toarray() if sp.issparse(x) else np.asarray(x)
@@ -110,12 +110,11 @@ def run(name, source, target, seed, subset, calib_frac=0.1, hvg=None, epochs=Non
         return m.numpy()[o], s.numpy()[o]
     z, _ = model.embed(TensorLoader(reg, batch_size=512, shuffle=False), use=[source]); z = z.numpy()
     d_test, s_test = dec(ti); d_cal, s_cal = dec(ci)
-    k_test, ks_test = pl.knn_moments(z[ti], z[ri], y_ref, k)
-    k_cal, ks_cal = pl.knn_moments(z[ci], z[ri], y_ref, k, exclude_self=True)
-    w = pl.fit_blend(y_cal, d_cal, k_cal)
-    b_test, b_cal = w * d_test + (1 - w) * k_test, w * d_cal + (1 - w) * k_cal
+    k_test, ks_test = knn_moments(z[ti], z[ri], y_ref, k)
+    k_cal, ks_cal = knn_moments(z[ci], z[ri], y_ref, k, exclude_self=True)
+    blend = Blend.fit(y_cal, d_cal, s_cal, k_cal, ks_cal)
+    pb = blend.predict(d_test, s_test, k_test, ks_test); b_test, w = pb['mean'], blend.w
     # floor: kNN in source PCA/LSI space over all cells
-    src = full[source][full.obs_names].X if False else None
     sx = source_space(kinds[source], full[source].X[:, [list(full[source].var_names).index(g) for g in reg.var_names[source]]] if kinds[source] != 'atac' else full[source].X, seed=seed)
     spos = pd.Index(full[source].obs_names)
     _, nb = NearestNeighbors(n_neighbors=k).fit(sx[spos.get_indexer(ref_names)]).kneighbors(sx[spos.get_indexer(full.obs_names[test])])
@@ -124,11 +123,7 @@ def run(name, source, target, seed, subset, calib_frac=0.1, hvg=None, epochs=Non
                floor=per_feature_pearson(floor, y_test), decoder=per_feature_pearson(d_test, y_test),
                knn_joint=per_feature_pearson(k_test, y_test), blend=per_feature_pearson(b_test, y_test), w_mean=float(w.mean()))
     if kt != 'atac':
-        comps_c = [s_cal, ks_cal, d_cal - k_cal, np.ones_like(s_cal)]; comps_t = [s_test, ks_test, d_test - k_test, np.ones_like(s_test)]
-        W = pl.fit_variance(y_cal, b_cal, comps_c)
-        sd_c, sd_t = pl.apply_variance(W, comps_c), pl.apply_variance(W, comps_t)
-        c90 = pl.conformal_scale(y_cal, b_cal, sd_c)
-        res.update({f'cal_{k_}': v for k_, v in calib_scores(b_test, sd_t, y_test, c90).items()})
+        res.update({f'cal_{k_}': v for k_, v in calib_scores(b_test, pb['sd'], y_test, blend.c).items()})
         res.update({f'decsd_{k_}': v for k_, v in calib_scores(d_test, s_test, y_test).items()})
     res['seconds'] = round(time.time() - t0, 1)
     np.savez(f'/tmp/preds_{name}_{target}_{seed}_{subset}.npz', y_test=y_test, d_test=d_test, s_test=s_test, k_test=k_test, ks_test=ks_test,
