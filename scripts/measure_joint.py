@@ -17,6 +17,9 @@ VARIANTS = {  # name -> (modalities with spec options, model kwargs)
     'joint': ({'rna': dict(kind='rna'), 'atac': dict(kind='atac')}, {}),
     'joint_sub': ({'rna': dict(kind='rna'), 'atac': dict(kind='atac')}, dict(subset_elbo=1.)),
     'joint_tfidf_sub': ({'rna': dict(kind='rna'), 'atac': dict(kind='atac', transform='tfidf')}, dict(subset_elbo=1.)),
+    'joint_sub_T2': ({'rna': dict(kind='rna'), 'atac': dict(kind='atac')}, dict(subset_elbo=1., temperatures={'atac': 2.})),
+    'joint_sub_T4': ({'rna': dict(kind='rna'), 'atac': dict(kind='atac')}, dict(subset_elbo=1., temperatures={'atac': 4.})),
+    'enc_sub_T2': ({'rna': dict(kind='rna'), 'atac': dict(kind='atac', transform='tfidf')}, dict(encoder_only=['atac'], subset_elbo=1., temperatures={'atac': 2.})),
     'enc': ({'rna': dict(kind='rna'), 'atac': dict(kind='atac', transform='tfidf')}, dict(encoder_only=['atac'])),
     'enc_sub': ({'rna': dict(kind='rna'), 'atac': dict(kind='atac', transform='tfidf')}, dict(encoder_only=['atac'], subset_elbo=1.)),
 }
