@@ -108,6 +108,18 @@ def _decoder_moments(model, registry, idx, target, source, transform, n_samples,
                         observe=True, transform=torch.log1p, library=library)
     return m.numpy()[order], s.numpy()[order]
 
+def _knn_part(z, l, idx, ref, y_ref, k):
+    "kNN moments (+ depth shift when l is given) of cells idx among ref; a cell that is itself a reference leaves itself out."
+    mean, sd = np.zeros((len(idx), y_ref.shape[1])), np.zeros((len(idx), y_ref.shape[1]))
+    inr = np.isin(idx, ref)
+    for own in (False, True):
+        sel = inr == own
+        if not sel.any(): continue
+        m, s = knn_moments(z[idx[sel]], z[ref], y_ref, k, exclude_self=own)
+        if l is not None: m = m + depth_correction(z[idx[sel]], l[idx[sel]], z[ref], l[ref], y_ref, k, exclude_self=own)
+        mean[sel], sd[sel] = m, s
+    return mean, sd
+
 _METHODS = {'blend': None, 'decoder': 1., 'knn': 0.}
 
 def cross_predict(model,                 # a trained MosaicVAE
@@ -130,13 +142,9 @@ def cross_predict(model,                 # a trained MosaicVAE
     z, _ = model.embed(_loader(registry, np.arange(registry.n_obs)), use=source); z = z.numpy()
     dq, dqs = _decoder_moments(model, registry, query, target, source, transform, n_samples, seed, library)
     dc, dcs = _decoder_moments(model, registry, calib, target, source, transform, n_samples, seed, library)
-    kq, kqs = knn_moments(z[query], z[ref], y_ref, k)
-    in_ref = np.isin(calib, ref).all()
-    kc, kcs = knn_moments(z[calib], z[ref], y_ref, k, exclude_self=in_ref)
-    if depth:
-        l = np.log1p(sum(np.asarray(registry.library[s], np.float64) for s in source))
-        kq = kq + depth_correction(z[query], l[query], z[ref], l[ref], y_ref, k)
-        kc = kc + depth_correction(z[calib], l[calib], z[ref], l[ref], y_ref, k, exclude_self=in_ref)
+    l = np.log1p(sum(np.asarray(registry.library[s], np.float64) for s in source)) if depth else None
+    kq, kqs = _knn_part(z, l, query, ref, y_ref, k)
+    kc, kcs = _knn_part(z, l, calib, ref, y_ref, k)
     blend = Blend.fit(y_calib, dc, dcs, kc, kcs, level=level, w=_METHODS[method])
     out = blend.predict(dq, dqs, kq, kqs)
     return dict(**out, decoder=dq, decoder_sd=dqs, knn=kq, knn_sd=kqs, blend=blend, z=z)
