@@ -322,7 +322,9 @@ def _predict(self:Remadom, modality:str,     # the modality to predict (it needs
     if modality in use: raise InputError(f"predict: use={use} contains the target {modality!r}; predict from the other modalities.")
     if any(getattr(reg.matrices.get(u), 'isbacked', False) or not hasattr(reg.matrices.get(u), 'shape') for u in use + [modality]):
         raise InputError("predict: needs the data in memory; load it with data.backed: false.")
-    measured = np.flatnonzero(reg.masks[modality])
+    has_src = np.any([reg.masks[u] for u in use], axis=0)
+    measured = np.flatnonzero(reg.masks[modality] & has_src)     # references: the target measured and a source to embed them by
+    if len(measured) < 20: raise InputError(f"predict: {len(measured)} cells have {modality!r} and one of use={use} measured; at least 20 are needed as references.")
     query = np.flatnonzero(~reg.masks[modality]) if cells is None else _cell_index(reg, cells)
     if len(query) == 0: raise InputError(f"predict: no cells to predict; every cell has {modality!r} measured. Pass `cells=`.")
     _warn_uncovered(_Sub(reg, query), use, 'predict')

@@ -95,7 +95,7 @@ def run(name, source, target, seed, subset, calib_frac=0.1, hvg=None, epochs=Non
     ran = train(model, reg, train_val_split(reg, 0.1, seed), seed, ep_rule)
     pos = pd.Index(reg.obs_names)
     ti, ci = pos.get_indexer(full.obs_names[test]), pos.get_indexer(full.obs_names[calib])
-    ref_names = full.obs_names[has(target) & ~test]; ri = pos.get_indexer(ref_names)
+    ref_names = full.obs_names[has(target) & has(source) & ~test]; ri = pos.get_indexer(ref_names)   # references need the source too (their source-only embedding)
     kt = kinds[target]
     y_test = tx(kt, full[target][full.obs_names[test]].X); y_cal = tx(kt, full[target][full.obs_names[calib]].X)
     y_ref = tx(kt, full[target][ref_names].X)
