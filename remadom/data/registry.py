@@ -301,6 +301,28 @@ def _encode(role, key, obs, mods, names, ref:Covariate|None):
     if unseen: raise InputError(f"{role}_key={key!r}: categories {unseen[:5]} were not seen by the reference registry (known: {list(cats)[:10]}).")
     return Covariate(key, 'categorical', tuple(cats)), pd.Categorical(labels, categories=cats).codes.astype(np.int64)
 
+# %% ../../nbs/api/01_data.registry.ipynb #10af6fc3
+def _encode_labels(key, unknown, obs, mods, names, ref:Covariate|None) -> tuple:
+    "(label Covariate, (n_obs,) int64 codes with -1 for unlabelled cells), or (None, None) without labels."
+    if key is None:
+        return (None, None) if ref is None else (ref, np.full(len(names), -1, np.int64))
+    col = _obs_column(key, obs, mods, names, 'label').astype(object)
+    txt = np.array(['' if pd.isna(v) else str(v) for v in col.to_numpy()], dtype=object)
+    missing = col.isna().to_numpy() | (txt == '') | ((txt == str(unknown)) if unknown is not None else False)
+    if ref is not None: cats = tuple(ref.categories)
+    else:
+        cats = tuple(sorted(set(txt[~missing])))
+        if not cats: raise InputError(f"label_key={key!r}: no cell has a label (all {len(txt)} are NaN or unknown={unknown!r}); "
+                                      f"label some cells, or pass label_key=None.")
+    lut = {c: i for i, c in enumerate(cats)}
+    codes = np.array([-1 if m else lut.get(t, -2) for t, m in zip(txt, missing)], np.int64)
+    if (codes == -2).any():
+        unseen = sorted(set(txt[codes == -2]))
+        warnings.warn(f"label_key={key!r}: {int((codes == -2).sum())} cells carry labels the reference never saw ({unseen[:5]}); "
+                      f"they are registered as unlabelled (known: {list(cats)[:10]}).")
+        codes[codes == -2] = -1
+    return Covariate(key, 'categorical', cats), codes
+
 # %% ../../nbs/api/01_data.registry.ipynb #d216262e
 def _spec_for(name, modalities, reference):
     if reference is not None:
@@ -333,9 +355,11 @@ def register(data,                     # MuData, dict of AnnData (or lists of An
              time_key:str|None=None,    # obs column of (numeric) time
              reference:Registry|None=None, # registry of a trained model: reuse its specs, feature order and category codes
              features:dict|None=None,   # name -> feature names to keep, in that order (e.g. highly variable genes)
+             label_key:str|None=None,   # obs column of cell labels (NaN or `unknown`: unlabelled, code -1), for the classifier head
+             unknown:str|None='unknown', # label value that means unlabelled
              chunk_size:int=65536,      # rows per chunk when reading backed matrices
             ) -> Registry:
-    "Register data: specs, masks from modality membership, covariate codes, library sizes."
+    "Register data: specs, masks from modality membership, covariate codes, labels, library sizes."
     mods, obs = _as_mods(data, modalities)
     if modalities is not None:
         unknown = [k for k in modalities if k not in mods]
@@ -385,6 +409,8 @@ def register(data,                     # MuData, dict of AnnData (or lists of An
     for role, key in (('batch', batch_key), ('dataset', dataset_key), ('time', time_key)):
         ref = None if reference is None else reference.covariates.get(role)
         covs[role], codes[role] = _encode(role, key, obs, mods, names, ref)
+    lab = _encode_labels(label_key, unknown, obs, mods, names, None if reference is None else reference.covariates.get('label'))
+    if lab[0] is not None: covs['label'], codes['label'] = lab
     return Registry(specs, names.to_numpy(), var_names, masks, library, covs, codes, stats, matrices, rows, fmasks, fgroups, fg)
 
 # %% ../../nbs/api/01_data.registry.ipynb #b7459e8e

@@ -16,3 +16,4 @@ from .adversarial import AdversarialHead, grad_reverse
 from .crossgraph import CrossGraphHead, edge_energy
 from .laplacian import LaplacianHead
 from .temporal import TemporalHead
+from .classifier import ClassifierHead, predict_labels, label_probabilities
