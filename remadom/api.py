@@ -8,7 +8,7 @@ Docs: https://remadom.github.io/remadom/api/api.html.md"""
 from __future__ import annotations
 import json, hashlib, os, tempfile, warnings
 from pathlib import Path
-import numpy as np, torch
+import numpy as np, pandas as pd, torch
 import remadom
 from .core import InputError, closest, seed_everything, get_device, HEADS, COUNT_LIKELIHOODS
 from .predict import cross_predict
@@ -25,6 +25,10 @@ from .checkpoint import load_checkpoint, save_checkpoint, run_lock
 __all__ = ['Remadom']
 
 # %% ../nbs/api/32_api.ipynb #556cd63b
+def _label_key(cfg):
+    "The obs column of labels to register: `data.label_key` when a classifier head trains on it (else labels serve evaluation only)."
+    return cfg.data.label_key if any(h.name == 'classifier' for h in cfg.alignment.heads) else None
+
 def _studies(data):
     "A dict of MuData (one per study) as one MuData on the union of features with per-study masks; other data as given."
     import mudata as md
@@ -90,10 +94,10 @@ class Remadom:
         data = self.data
         mods = _modalities(c, data)
         self.registry = register(data, modalities=mods, batch_key=c.data.batch_key, dataset_key=c.data.dataset_key,
-                                 time_key=c.data.time_key, features=_hvg(c, data, mods))
+                                 time_key=c.data.time_key, features=_hvg(c, data, mods), label_key=_label_key(c))
         seed_everything(c.seed)
         self.module = MosaicVAE.from_registry(self.registry, **_model_kwargs(c))
-        self.history, self.run_dir, self.is_trained, self.checkpoint = None, None, False, None
+        self.history, self.run_dir, self.is_trained, self.checkpoint, self.heads = None, None, False, None, None
 
     def __repr__(self):
         return f"Remadom({self.registry!r}, n_latent={self.config.model.n_latent}, trained={self.is_trained})"
@@ -138,7 +142,7 @@ def _fit(self:Remadom, epochs:int|None=None, run_dir:str|Path|None=None, resume_
         trainer = self._trainer(train_dl, val_dl, es)
         trainer.hold_lock = True
         self.history = trainer.fit(resume_from=resume_from)
-    self.module = trainer.model.cpu()
+    self.module, self.heads = trainer.model.cpu(), trainer.heads.cpu()   # heads of the best epoch, like the module
     self.is_trained = True
     best = self.run_dir/'checkpoint.best.pt'
     self.checkpoint = _ckpt_info(best, self.history.get('best_epoch')) if best.is_file() else _ckpt_info(self.run_dir/'checkpoint.last.pt', self.history['rows'][-1]['epoch'])
@@ -347,12 +351,33 @@ def _predict(self:Remadom, modality:str,     # the modality to predict (it needs
 Remadom.predict = _predict
 
 
+# %% ../nbs/api/32_api.ipynb #f39bb2b5
+def _predict_labels(self:Remadom, data=None, use:list|None=None, threshold:float=0.5, key:str|None='remadom_label', overwrite:bool=False):
+    "Predicted label and top probability per cell from the classifier head; into obs[key], obs[key+'_probability'], obsm[key+'_probabilities']."
+    from remadom.heads.classifier import predict_labels
+    use = self._check_use(use, 'predict_labels')
+    out, p = predict_labels(self, data=data, threshold=threshold, use=use, return_probabilities=True)
+    target = self.data if data is None else data
+    if key is not None and hasattr(target, 'obs'):
+        cols = [key, f'{key}_probability']
+        taken = [k for k in cols if k in target.obs.columns]
+        if taken and not overwrite: raise InputError(f"predict_labels: obs already has {taken}; pass overwrite=True or another key=.")
+        names = pd.Index(target.obs_names.astype(str))
+        _write_obsm(target, f'{key}_probabilities', p.reindex(names).to_numpy(np.float32), overwrite)
+        target.obs[key] = out['label'].reindex(names).to_numpy()
+        target.obs[f'{key}_probability'] = out['probability'].reindex(names).to_numpy()
+    return out
+
+Remadom.predict_labels = _predict_labels
+
+
 # %% ../nbs/api/32_api.ipynb #20eacfe9
 def _save(self:Remadom, path:str|Path) -> Path:
     "Write the trained model to `path/model.pt`."
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     ep = (getattr(self, 'checkpoint', None) or {}).get('epoch', 0)
-    save_checkpoint({'model': self.module.state_dict(), 'extra_state': self._state(), 'epoch': ep}, path/'model.pt')
+    heads = self.heads.state_dict() if getattr(self, 'heads', None) is not None else {}
+    save_checkpoint({'model': self.module.state_dict(), 'heads': heads, 'extra_state': self._state(), 'epoch': ep}, path/'model.pt')
     save_config(self.config, path/'config.resolved.yaml')
     return path/'model.pt'
 
@@ -378,9 +403,12 @@ def _load(cls, path:str|Path, data=None, **overrides) -> Remadom:
     if data is None: data = _read_data(cfg)
     self.data = data
     c = cfg.data
-    self.registry = register(data, batch_key=c.batch_key, dataset_key=c.dataset_key, time_key=c.time_key, reference=schema)
+    self.registry = register(data, batch_key=c.batch_key, dataset_key=c.dataset_key, time_key=c.time_key, reference=schema, label_key=_label_key(cfg))
     self.module = MosaicVAE(schema.specs, n_batch=schema.n_cats('batch'), n_dataset=schema.n_cats('dataset'), **_model_kwargs(cfg), **model_inits(schema))
     self.module.load_state_dict(ck['model'])
+    hs = {hc.name: HEADS['classifier'].from_registry(schema, **hc.params) for hc in cfg.alignment.heads if hc.name == 'classifier'}
+    self.heads = torch.nn.ModuleDict(hs) if hs else None     # the heads a prediction needs (a classifier); alignment heads only train
+    if self.heads: self.heads.load_state_dict({k: v for k, v in (ck.get('heads') or {}).items() if k.split('.')[0] in hs})
     self.checkpoint = _ckpt_info(f, ck.get('epoch'))
     return self
 

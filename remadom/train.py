@@ -319,12 +319,15 @@ def fit(self:Trainer, resume_from:str|Path|None=None) -> dict:
             for f in self.run_dir.glob('.checkpoint.*.tmp'): f.unlink(missing_ok=True)  # left by a killed run
         if resume_from is not None: self.resume(resume_from)
         self._fit()
-        if self.restore_best and self.best_state is not None: self.model.load_state_dict(self.best_state)
+        if self.restore_best and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+            if getattr(self, 'best_heads', None) is not None: self.heads.load_state_dict(self.best_heads)   # heads of the same epoch (e.g. a classifier)
     return self.history
 
 @patch
 def _keep_best(self:Trainer):
     self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+    self.best_heads = {k: v.detach().clone() for k, v in self.heads.state_dict().items()}
 
 @patch
 def _fit(self:Trainer):
@@ -436,6 +439,6 @@ def _resume_best(self:Trainer, path:Path, ck:dict):
     if best is None or best.get('epoch') != be:
         warnings.warn(f"{path}: its best epoch {be} has no checkpoint.best.pt beside it; fit() will end with the best "
                       f"weights of the epochs trained from now on, or the last ones."); return
-    self.best_state = best['model']
+    self.best_state, self.best_heads = best['model'], best.get('heads')
     if self.run_dir is not None and D.is_main() and src.resolve() != (self.run_dir/'checkpoint.best.pt').resolve():
         save_checkpoint(best, self.run_dir/'checkpoint.best.pt')
