@@ -126,3 +126,24 @@ def test_batch_norm_statistics_stay_frozen(tmp_path):
     assert np.array_equal(mp.get_latent(d1, key=None), z1)
     rm = [k for k in ref.module.state_dict() if 'running_mean' in k]
     assert rm and all(torch.equal(ref.module.state_dict()[k], mp.module.state_dict()[k]) for k in rm)
+
+
+def test_new_datasets_and_batches_with_pair_codes(tmp_path):
+    "dataset_key too: decoder codes are (dataset, batch) pairs, encoders and the z_tech prior see both; the reference stays bit-identical."
+    d1 = _donor('d1'); d1.obs['donor'] = d1.obs['donor'].cat.remove_unused_categories()
+    cfg = {'data': {'batch_key': 'batch', 'dataset_key': 'donor'},
+           'model': {'n_latent': 4, 'hidden': [16], 'encode_batch': True, 'encode_dataset': True, 'n_latent_tech': 2},
+           'train': {'epochs': 2, 'batch_size': 32, 'val_fraction': 0., 'early_stopping': {'enabled': False}},
+           'logging': {'progress_bar': False, 'run_dir': str(tmp_path/'r')}}
+    ref = Remadom(d1, cfg); ref.fit()
+    z1 = ref.get_latent(key=None)
+    q = _donor('d2')
+    mp = map_query(ref, q, epochs=2, batch_size=32)
+    assert mp.mapping['new'] == {'batch': ('s1d2',), 'dataset': ('d2',)}
+    assert {'tech_dataset.weight', 'encoders.rna.body.embs.0.1.weight'} <= set(mp.mapping['trainable'])
+    assert (mp.module.n_batch, mp.module.n_dataset) == (2, 2)
+    assert np.array_equal(mp.get_latent(d1, key=None), z1)
+    # a second query: a new batch inside the reference's dataset d1 (decoder code (d1, new batch))
+    q2 = d1[:40].copy(); q2.obs['batch'] = pd.Categorical(['s1d1x'] * 40)
+    mp2 = map_query(ref, q2, epochs=2, batch_size=32)
+    assert mp2.mapping['new'] == {'batch': ('s1d1x',)} and np.array_equal(mp2.get_latent(d1, key=None), z1)
