@@ -89,8 +89,10 @@ def _owner(module:nn.Module, key:str) -> tuple:
 def surgery(old:MosaicVAE,   # the trained reference module (not modified)
             new:MosaicVAE,   # a fresh module built with the extended category counts (its init gives the new rows)
             init:dict|None=None, # state key -> values for the new rows of that entry (e.g. query library medians)
+            start:str='random',  # other new rows: 'random' (the fresh module's initialisation, as scArches) or 'mean' (the mean of the reference rows)
            ) -> list:
     "Copy `old` into `new`; extended tables keep the reference rows frozen, the new rows trainable; returns the trainable entries."
+    if start not in ('random', 'mean'): raise InputError(f"surgery: start={start!r} must be 'random' or 'mean'.")
     so, sn, init = old.state_dict(), new.state_dict(), init or {}
     missing = set(so) ^ set(sn)
     if missing: raise InputError(f"surgery: the reference and the extended model differ in their entries {sorted(missing)[:3]}; build both with the same options.")
@@ -102,6 +104,7 @@ def surgery(old:MosaicVAE,   # the trained reference module (not modified)
             rows = _row_map(k, old, new)
             full = sn[k].clone()
             if k in init: full[:] = torch.as_tensor(init[k], dtype=full.dtype)
+            elif start == 'mean' and k in params: full[:] = v.mean(0)
             full[rows] = v
             if k not in params: sn[k].copy_(full); continue          # a buffer: extended, never trained
             owner, name = _owner(new, k)
@@ -194,6 +197,7 @@ def map_query(reference,                 # a trained `remadom.api.Remadom` (not 
               weight_decay:float=0.,     # AdamW decoupled weight decay of the new rows (frozen ones are never in the optimiser)
               batch_size:int|None=None,  # cells per step (None: the reference's train.batch_size)
               seed:int|None=None,        # seed of the new rows' initialisation and of training (None: the reference's)
+              start:str='random',        # new rows start 'random' (as scArches) or at the 'mean' of the reference rows (the query first looks like a reference batch)
               progress_bar:bool=False,
              ):
     "A new `Remadom` for the query: the reference's weights, new rows for the query's new batches/datasets, fine-tuned on the query alone."
@@ -216,7 +220,7 @@ def map_query(reference,                 # a trained `remadom.api.Remadom` (not 
     seed_everything(seed)
     module = MosaicVAE(schema.specs, n_batch=schema.n_cats('batch'), n_dataset=schema.n_cats('dataset'),
                        **_model_kwargs(c), **model_inits(dataclasses.replace(schema, obs_names=np.array([], dtype=object))))
-    trainable = surgery(reference.module, module, _new_row_inits(reference.module, module, qreg))
+    trainable = surgery(reference.module, module, _new_row_inits(reference.module, module, qreg), start=start)
     history = None
     if trainable:
         t = c.train

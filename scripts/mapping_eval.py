@@ -87,16 +87,16 @@ def run_case(name, ref_data, query, both, ref_batch, lab_r, lab_q, seed, ep_ref,
 
 def _names(d): return np.asarray(d.obs_names if not isinstance(d, dict) else next(iter(d.values())).obs_names).astype(str)
 
-def cite(seed, quick):
+def cite(seed, quick, epochs=None):
     m = load_example('neurips2021_bmmc_cite_starter')
     def donor(d):
         x = m[m.obs['donor'] == d].copy(); x.obs['batch'] = x.obs['batch'].cat.remove_unused_categories(); return x
     d1, d2 = donor('d1'), donor('d2')
     lab = lambda x: x.obs['cell_type'].astype(str).to_numpy()
-    ep = (20, 20) if quick else (200, 200)
+    ep = epochs or ((20, 20) if quick else (200, 200))
     return run_case('cite held-out donor', d1, d2, m, 's1d1', lab(d1), lab(d2), seed, *ep, True)
 
-def teaseq(seed, quick):
+def teaseq(seed, quick, epochs=None):
     ref = load_example('teaseq_pbmc_rna_adt')
     q = ad.read_h5ad('data/teaseq_pbmc_query_adt.h5ad')
     if quick: q = q[:600].copy()
@@ -105,7 +105,7 @@ def teaseq(seed, quick):
     both = md.MuData({'rna': ref['rna'], 'adt': adt})
     both.obs = pd.concat([ref.obs, q.obs]).reindex(both.obs_names)
     lab_r, lab_q = ref.obs['cell_type'].astype(str).to_numpy(), q.obs['cell_type'].astype(str).to_numpy()
-    ep = (10, 10) if quick else (100, 100)
+    ep = epochs or ((10, 10) if quick else (100, 100))
     return run_case('teaseq adt-only query', ref, query, both, 'teaseq_train', lab_r, lab_q, seed, *ep, False,
                     extra_cfg={'n_top_genes': 2000})
 
@@ -114,9 +114,11 @@ if __name__ == '__main__':
     p.add_argument('--data', nargs='+', default=['cite', 'teaseq'], choices=['cite', 'teaseq'])
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--quick', action='store_true', help='few epochs (a smoke test, not figures)')
+    p.add_argument('--epochs', nargs=2, type=int, default=None, metavar=('TRAIN', 'MAP'),
+                   help='epochs of the reference and de novo models, and of mapping (default: cite 200 200, teaseq 100 100)')
     a = p.parse_args()
     for d in a.data:
-        res = [{'cite': cite, 'teaseq': teaseq}[d](s, a.quick) for s in a.seeds]
+        res = [{'cite': cite, 'teaseq': teaseq}[d](s, a.quick, a.epochs) for s in a.seeds]
         print(f"== {d}: mean +- sd over seeds {a.seeds}; reference embedding bit-identical in every seed: {all(r[1] for r in res)}", flush=True)
         for meth in res[0][0]:
             keys = res[0][0][meth]
