@@ -9,7 +9,8 @@ surgery) and (c) a model trained de novo on reference + query. Also checks that 
 bit-identical after mapping. Prints one line per (data, seed, method) and the mean +- sd over seeds: accuracy and
 macro-F1 (fine labels), accuracy over the query cells whose label the reference has, accuracy of coarse lineages
 (CITE-seq), and ref_share, the share of reference cells among each query cell's 15 neighbours (mixing; n_ref / n when
-the two mix, 0 when they are apart).
+the two mix, 0 when they are apart). For a query with fewer modalities (TEA-seq ADT-only) the *_refsame columns
+repeat accuracy, macro-F1 and ref_share with the reference cells embedded from the query's modalities alone.
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python scripts/mapping_eval.py [--data cite teaseq] [--seeds 0 1 2] [--quick]
 """
@@ -78,6 +79,14 @@ def run_case(name, ref_data, query, both, ref_batch, lab_r, lab_q, seed, ep_ref,
     pos = pd.Index(dn.registry.obs_names)
     rr, qq = pos.get_indexer(_names(ref_data)), pos.get_indexer(_names(query))
     rows['de novo'] = scores(z[rr], z[qq], lab_r, lab_q, coarse_too)
+    qmods = [k for k in mapped.registry.modalities if mapped.registry.masks[k].any()]
+    if qmods != ref.registry.modalities:   # a query with fewer modalities: also from the reference cells embedded by those alone
+        zr_sub = ref.get_latent(use=qmods, key=None)
+        zd_sub = dn.get_latent(use=qmods, key=None)[rr]
+        for meth, zr in (('surgery', zr_sub), ('no surgery', zr_sub), ('de novo', zd_sub)):
+            zq = {'surgery': mapped.get_latent(key=None), 'no surgery': ref.get_latent(relabel(query, 'batch', ref_batch), key=None), 'de novo': z[qq]}[meth]
+            s = scores(zr, zq, lab_r, lab_q, False)
+            rows[meth].update(acc_refsame=s['acc'], f1_refsame=s['f1'], ref_share_refsame=s['ref_share'])
     for meth, r in rows.items():
         print(json.dumps(dict(data=name, seed=seed, method=meth, **{k: round(v, 4) for k, v in r.items()})), flush=True)
     print(json.dumps(dict(data=name, seed=seed, reference_bit_identical=identical, cpu_s_reference=round(t_ref, 1),
