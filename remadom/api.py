@@ -371,6 +371,17 @@ def _predict_labels(self:Remadom, data=None, use:list|None=None, threshold:float
 Remadom.predict_labels = _predict_labels
 
 
+# %% ../nbs/api/32_api.ipynb #a6b23810
+def _map_query(self:Remadom, data,              # the query: MuData/AnnData with the reference's features (a subset of its modalities is fine)
+               epochs:int|None=None, lr:float=1e-3, weight_decay:float=0., batch_size:int|None=None,
+               seed:int|None=None, start:str='random', progress_bar:bool=False) -> Remadom:
+    "A new `Remadom` for the query `data`: scArches surgery (new batch rows fine-tuned on the query); this model is not modified."
+    from remadom.mapping import map_query
+    return map_query(self, data, epochs=epochs, lr=lr, weight_decay=weight_decay, batch_size=batch_size, seed=seed, start=start, progress_bar=progress_bar)
+
+Remadom.map_query = _map_query
+
+
 # %% ../nbs/api/32_api.ipynb #20eacfe9
 def _save(self:Remadom, path:str|Path) -> Path:
     "Write the trained model to `path/model.pt`."

@@ -147,3 +147,10 @@ def test_new_datasets_and_batches_with_pair_codes(tmp_path):
     q2 = d1[:40].copy(); q2.obs['batch'] = pd.Categorical(['s1d1x'] * 40)
     mp2 = map_query(ref, q2, epochs=2, batch_size=32)
     assert mp2.mapping['new'] == {'batch': ('s1d1x',)} and np.array_equal(mp2.get_latent(d1, key=None), z1)
+
+
+def test_the_api_method_maps_like_the_function(saved):
+    "`Remadom.map_query` is `remadom.mapping.map_query` with the reference as `self`."
+    q = _donor('d2')
+    a, b = saved.map_query(q, epochs=2, batch_size=32, seed=0), map_query(saved, q, epochs=2, batch_size=32, seed=0)
+    assert np.array_equal(a.get_latent(key=None), b.get_latent(key=None))
