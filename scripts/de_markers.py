@@ -1,7 +1,8 @@
 """DE of B cells against the rest on real PBMC data, with and without the B cells' RNA (MultiVI's experiment).
 
-For each seed: a model on all cells (RNA + ADT measured) and a model whose MuData's `rna` lacks every B cell (their
-RNA is never seen; it is imputed from their protein). Prints, per seed, the ranks of CD79A and MS4A1 among the genes
+For each seed: a model on all cells (RNA + ADT measured), and models whose MuData's `rna` lacks some cells (registered
+as RNA-missing; their RNA is imputed from their protein): `type`, every B cell (the decoder never sees B-cell RNA),
+and `random`, a random half of all cells (MultiVI's mosaic setting; group 1 is then the B cells of that half). Prints, per seed, the ranks of CD79A and MS4A1 among the genes
 up in B cells (measured and imputed), the rank of CD19 protein, and the Spearman correlation of the RNA LFCs with and
 without hiding: over all genes and over the expressed genes (mean >= 1 count per 10^4 in the measured model), for the
 posterior median pairwise LFC and for the LFC of the group mean scales.
@@ -44,38 +45,45 @@ def rank(df, g) -> int:
 
 def mean_lfc(df, eps=0.01) -> pd.Series: return np.log2(df['scale1'] + eps) - np.log2(df['scale2'] + eps)
 
-def run(data_name, seed, epochs, n_top_genes, n_samples, library, batch_key):
+def compare(out, tag, de, de_h, adt, adt_h):
+    "Marker ranks of the hidden model and the rank correlations of its LFCs with the measured model's, into `out`."
+    for g in MARKERS: out[f'{g}_rank_{tag}'] = rank(de_h, g)
+    out[f'top20_{tag}'] = list(de_h[de_h['lfc_median'] > 0].index[:20])
+    de_h = de_h.reindex(de.index)
+    expr = ((de['scale1'] + de['scale2']) / 2 >= 1.).to_numpy()       # mean >= 1 count per 10^4 (measured model)
+    for name, a, b in (('median', de['lfc_median'], de_h['lfc_median']), ('mean_scale', mean_lfc(de), mean_lfc(de_h))):
+        out[f'rho_{name}_all_{tag}'] = float(spearmanr(a, b).statistic)
+        out[f'rho_{name}_expr_{tag}'] = float(spearmanr(a[expr], b[expr]).statistic)
+    cd19 = next(v for v in adt.index if str(v).upper() == 'CD19')          # 'CD19' (TEA-seq) or 'cd19' (MIDAS)
+    out[f'CD19_adt_rank_{tag}'] = rank(adt_h, cd19)
+    out[f'rho_adt_{tag}'] = float(spearmanr(adt['lfc_median'], adt_h['lfc_median'].reindex(adt.index)).statistic)
+
+def run(data_name, seed, epochs, n_top_genes, n_samples, library, batch_key, hides=('type', 'random')):
     data = load_example(data_name)
     if batch_key and batch_key not in data.obs: batch_key = None
     isB = b_cells(data.obs)
     t0 = time.process_time()
     full = Remadom(data, config(seed, epochs, n_top_genes, batch_key)); full.fit()
     genes = full.registry.var_names['rna']
-    hid_data = hide_rna(data, isB, genes)
-    hid = Remadom(hid_data, config(seed, epochs, None, batch_key)); hid.fit()
-    isB_h = b_cells(hid_data.obs)
-    assert int(hid.registry.masks['rna'][isB_h].sum()) == 0           # registered as RNA-missing, not zeroed
     kw = dict(n_samples=n_samples, library=library, seed=seed)
+    de, adt = differential(full, isB, modality='rna', **kw), differential(full, isB, modality='adt', **kw)
+    cd19 = next(v for v in adt.index if str(v).upper() == 'CD19')
     out = dict(data=data_name, seed=seed, epochs=epochs, n_b=int(isB.sum()), n_cells=int(len(isB)), n_genes=len(genes),
-               markers_in_genes=[g for g in MARKERS if g in set(genes)])
-    for mode in ('change', 'vanilla'):
-        de, de_h = differential(full, isB, modality='rna', mode=mode, **kw), differential(hid, isB_h, modality='rna', mode=mode, **kw)
-        if mode == 'vanilla':   # vanilla ranks by Bayes factor; ranks of the markers by BF among all genes
-            for g in MARKERS:
-                out[f'{g}_rank_vanilla'] = int(list(de.index).index(g)) + 1 if g in de.index else None
-                out[f'{g}_rank_vanilla_hidden'] = int(list(de_h.index).index(g)) + 1 if g in de_h.index else None
-            continue
-        for g in MARKERS: out[f'{g}_rank'], out[f'{g}_rank_hidden'] = rank(de, g), rank(de_h, g)
-        out['top20'], out['top20_hidden'] = list(de[de['lfc_median'] > 0].index[:20]), list(de_h[de_h['lfc_median'] > 0].index[:20])
-        de_h = de_h.reindex(de.index)
-        expr = ((de['scale1'] + de['scale2']) / 2 >= 1.).to_numpy()
-        out['n_expressed'] = int(expr.sum())
-        for name, a, b in (('median', de['lfc_median'], de_h['lfc_median']), ('mean_scale', mean_lfc(de), mean_lfc(de_h))):
-            out[f'rho_{name}_all'] = float(spearmanr(a, b).statistic)
-            out[f'rho_{name}_expressed'] = float(spearmanr(a[expr], b[expr]).statistic)
-    adt, adt_h = differential(full, isB, modality='adt', **kw), differential(hid, isB_h, modality='adt', **kw)
-    out['CD19_adt_rank'], out['CD19_adt_rank_hidden'] = rank(adt, 'CD19'), rank(adt_h, 'CD19')
-    out['rho_adt'] = float(spearmanr(adt['lfc_median'], adt_h['lfc_median'].reindex(adt.index)).statistic)
+               markers_in_genes=[g for g in MARKERS if g in set(genes)], top20=list(de[de['lfc_median'] > 0].index[:20]),
+               CD19_adt_rank=rank(adt, cd19), **{f'{g}_rank': rank(de, g) for g in MARKERS})
+    van = differential(full, isB, modality='rna', mode='vanilla', **kw)
+    out.update({f'{g}_rank_vanilla': int(list(van.index).index(g)) + 1 for g in MARKERS})
+    for hide in hides:
+        if hide == 'type': mask = isB                                   # every B cell's RNA hidden (the issue's experiment)
+        else: mask = np.random.default_rng(seed).random(len(isB)) < 0.5  # a random half of all cells (MultiVI's mosaic setting)
+        hid_data = hide_rna(data, mask, genes)
+        hid = Remadom(hid_data, config(seed, epochs, None, batch_key)); hid.fit()
+        pos = data.obs_names.get_indexer(hid_data.obs_names)
+        g1 = isB[pos] & mask[pos]                                       # B cells whose RNA is hidden: imputed only
+        assert int(hid.registry.masks['rna'][g1].sum()) == 0             # registered as RNA-missing, not zeroed
+        out[f'n_b_hidden_{hide}'] = int(g1.sum())
+        g2 = ~isB[pos]                                                  # the other cells (measured or imputed)
+        compare(out, hide, de, differential(hid, g1, g2, modality='rna', **kw), adt, differential(hid, g1, g2, modality='adt', **kw))
     out['cpu_s'] = round(time.process_time() - t0, 1)
     return out
 
@@ -85,13 +93,14 @@ if __name__ == '__main__':
     ap.add_argument('--epochs', type=int, default=100); ap.add_argument('--n-top-genes', type=int, default=2000)
     ap.add_argument('--n-samples', type=int, default=10); ap.add_argument('--library', default='1e4')
     ap.add_argument('--batch-key', default='batch'); ap.add_argument('--out', default=None)
+    ap.add_argument('--hide', nargs='+', default=['type', 'random'], choices=['type', 'random'])
     a = ap.parse_args()
     lib = a.library if a.library == 'median' else float(a.library)
     rows = []
     for s in a.seeds:
-        r = run(a.data, s, a.epochs, a.n_top_genes or None, a.n_samples, lib, a.batch_key)
+        r = run(a.data, s, a.epochs, a.n_top_genes or None, a.n_samples, lib, a.batch_key, a.hide)
         rows.append(r); print(json.dumps(r), flush=True)
         if a.out:
             with open(a.out, 'a') as f: f.write(json.dumps(r) + '\n')
     keys = [k for k in rows[0] if k.startswith(('CD', 'MS', 'rho'))]
-    print(pd.DataFrame(rows)[['seed'] + keys].to_string(index=False))
+    print(pd.DataFrame(rows)[['seed'] + keys].T.to_string())
