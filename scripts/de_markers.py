@@ -58,7 +58,7 @@ def compare(out, tag, de, de_h, adt, adt_h):
     out[f'CD19_adt_rank_{tag}'] = rank(adt_h, cd19)
     out[f'rho_adt_{tag}'] = float(spearmanr(adt['lfc_median'], adt_h['lfc_median'].reindex(adt.index)).statistic)
 
-def run(data_name, seed, epochs, n_top_genes, n_samples, library, batch_key, hides=('type', 'random')):
+def run(data_name, seed, epochs, n_top_genes, n_samples, library, batch_key, hides=('type', 'random'), hidden_epochs=None):
     data = load_example(data_name)
     if batch_key and batch_key not in data.obs: batch_key = None
     isB = b_cells(data.obs)
@@ -68,7 +68,7 @@ def run(data_name, seed, epochs, n_top_genes, n_samples, library, batch_key, hid
     kw = dict(n_samples=n_samples, library=library, seed=seed)
     de, adt = differential(full, isB, modality='rna', **kw), differential(full, isB, modality='adt', **kw)
     cd19 = next(v for v in adt.index if str(v).upper() == 'CD19')
-    out = dict(data=data_name, seed=seed, epochs=epochs, n_b=int(isB.sum()), n_cells=int(len(isB)), n_genes=len(genes),
+    out = dict(data=data_name, seed=seed, epochs=epochs, hidden_epochs=hidden_epochs or epochs, n_b=int(isB.sum()), n_cells=int(len(isB)), n_genes=len(genes),
                markers_in_genes=[g for g in MARKERS if g in set(genes)], top20=list(de[de['lfc_median'] > 0].index[:20]),
                CD19_adt_rank=rank(adt, cd19), **{f'{g}_rank': rank(de, g) for g in MARKERS})
     van = differential(full, isB, modality='rna', mode='vanilla', **kw)
@@ -77,7 +77,7 @@ def run(data_name, seed, epochs, n_top_genes, n_samples, library, batch_key, hid
         if hide == 'type': mask = isB                                   # every B cell's RNA hidden (the issue's experiment)
         else: mask = np.random.default_rng(seed).random(len(isB)) < 0.5  # a random half of all cells (MultiVI's mosaic setting)
         hid_data = hide_rna(data, mask, genes)
-        hid = Remadom(hid_data, config(seed, epochs, None, batch_key)); hid.fit()
+        hid = Remadom(hid_data, config(seed, hidden_epochs or epochs, None, batch_key)); hid.fit()
         pos = data.obs_names.get_indexer(hid_data.obs_names)
         g1 = isB[pos] & mask[pos]                                       # B cells whose RNA is hidden: imputed only
         assert int(hid.registry.masks['rna'][g1].sum()) == 0             # registered as RNA-missing, not zeroed
@@ -93,12 +93,13 @@ if __name__ == '__main__':
     ap.add_argument('--epochs', type=int, default=100); ap.add_argument('--n-top-genes', type=int, default=2000)
     ap.add_argument('--n-samples', type=int, default=10); ap.add_argument('--library', default='1e4')
     ap.add_argument('--batch-key', default='batch'); ap.add_argument('--out', default=None)
+    ap.add_argument('--hidden-epochs', type=int, default=None, help='epochs of the models with hidden RNA (default: --epochs)')
     ap.add_argument('--hide', nargs='+', default=['type', 'random'], choices=['type', 'random'])
     a = ap.parse_args()
     lib = a.library if a.library == 'median' else float(a.library)
     rows = []
     for s in a.seeds:
-        r = run(a.data, s, a.epochs, a.n_top_genes or None, a.n_samples, lib, a.batch_key, a.hide)
+        r = run(a.data, s, a.epochs, a.n_top_genes or None, a.n_samples, lib, a.batch_key, a.hide, a.hidden_epochs)
         rows.append(r); print(json.dumps(r), flush=True)
         if a.out:
             with open(a.out, 'a') as f: f.write(json.dumps(r) + '\n')
