@@ -13,9 +13,10 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['COUNT_LIKELIHOODS', 'LIKELIHOODS', 'TRANSFORMS', 'KIND_DEFAULTS', 'KIND_ALIASES', 'ENCODER_OPTIONS', 'GROUP_KEYS',
-           'HEADS', 'InputError', 'closest', 'check_choice', 'ModalitySpec', 'make_spec', 'ModalityBatch', 'LossOutput',
-           'StepContext', 'Provider', 'group_codes', 'register_head', 'Head', 'seed_everything', 'get_device']
+__all__ = ['COUNT_LIKELIHOODS', 'LIKELIHOODS', 'TRANSFORMS', 'KIND_DEFAULTS', 'KIND_ALIASES', 'ENCODER_OPTIONS', 'ENCODERS',
+           'GENETOKEN_DEFAULTS', 'GROUP_KEYS', 'HEADS', 'InputError', 'closest', 'check_choice', 'ModalitySpec',
+           'make_spec', 'ModalityBatch', 'LossOutput', 'StepContext', 'Provider', 'group_codes', 'register_head',
+           'Head', 'seed_everything', 'get_device']
 
 # %% ../nbs/api/00_core.ipynb #559dd042
 class InputError(ValueError):
@@ -68,9 +69,36 @@ def _check_layer(name, layer):
     ok = layer == 'X' or (isinstance(layer, str) and layer.split(':', 1)[0] in ('layers', 'obsm') and ':' in layer and layer.split(':', 1)[1])
     if not ok: raise InputError(f"modalities.{name}.layer={layer!r} is not valid; use 'X', 'layers:NAME' or 'obsm:NAME'.")
 
-ENCODER_OPTIONS = ()   # spec option names read by encoders (decoders declare theirs in `remadom.nn.DECODERS[lik].options`)
+ENCODER_OPTIONS = ('encoder', 'genetoken')   # spec option names read by encoders (decoders declare theirs in `remadom.nn.DECODERS[lik].options`)
+ENCODERS = ('mlp', 'genetoken')              # values of the `encoder` option: `remadom.nn.Encoder` or `remadom.genetoken.GeneTokenEncoder`
+GENETOKEN_DEFAULTS = dict(                   # the `genetoken` option of an RNA modality (read by `remadom.genetoken.make_encoder`)
+    d=64, n_layers=2, n_heads=4, top_k=128,  # width, attention layers, heads, tokens (top expressed genes) per cell
+    dropout=None, pool='mean',               # None: the model's dropout; cell embedding 'mean' of the tokens or 'cls'
+    gene2vec=True,                           # gene identities start from skip-gram embeddings of the co-expression graph
+    threshold=0.3, max_cells=5000,           # graph: |Pearson r| > threshold on at most max_cells training cells
+    n_walks=10, walk_length=20, w2v_epochs=5) # node2vec-style walks per gene, their length, word2vec epochs
 
-def _check_options(name, likelihood, options):
+def _check_genetoken(name, params, kind, transform):
+    "Refuse a `genetoken` encoder on a non-RNA modality and unknown or bad `genetoken` parameters."
+    f = f"modalities.{name}.genetoken "
+    if kind != 'rna': raise InputError(f"modalities.{name}.encoder='genetoken' is for RNA-kind modalities (gene counts); {name!r} has kind={kind!r}. Remove it.")
+    if transform == 'tfidf': raise InputError(f"modalities.{name}.encoder='genetoken' reads log-normalised values; use transform log1p_norm, not 'tfidf'.")
+    if not isinstance(params, dict): raise InputError(f"{f}must be a mapping of parameters, e.g. {{top_k: 128, d: 64}}; got {params!r}.")
+    for k, v in params.items():
+        if k not in GENETOKEN_DEFAULTS: raise InputError(f"{f}has no parameter {k!r}; parameters are {sorted(GENETOKEN_DEFAULTS)}.{closest(k, GENETOKEN_DEFAULTS)}")
+        isint = isinstance(v, int) and not isinstance(v, bool)
+        if k in ('d', 'n_layers', 'n_heads', 'top_k', 'max_cells', 'n_walks', 'walk_length', 'w2v_epochs') and not (isint and v >= 1):
+            raise InputError(f"{f}has {k}={v!r}; {k} must be a positive integer.")
+        if k == 'dropout' and v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1):
+            raise InputError(f"{f}has dropout={v!r}; use null (the model's dropout) or a number in [0, 1).")
+        if k == 'threshold' and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1):
+            raise InputError(f"{f}has threshold={v!r}; the |Pearson r| threshold must be in [0, 1).")
+        if k == 'gene2vec' and not isinstance(v, bool): raise InputError(f"{f}has gene2vec={v!r}; use true or false.")
+        if k == 'pool': check_choice(f"modalities.{name}.genetoken.pool", v, ('mean', 'cls'))
+    p = {**GENETOKEN_DEFAULTS, **params}
+    if p['d'] % p['n_heads']: raise InputError(f"{f}has d={p['d']} and n_heads={p['n_heads']}; d must be divisible by n_heads.")
+
+def _check_options(name, likelihood, options, kind=None, transform=None):
     "Refuse option names no decoder or encoder reads, options the likelihood's decoder ignores, and bad values."
     from remadom.nn import DECODERS, DISPERSIONS   # lazily: nn builds on this module
     known = sorted({o for c in DECODERS.values() for o in c.options} | set(ENCODER_OPTIONS))
@@ -84,6 +112,11 @@ def _check_options(name, likelihood, options):
         if k == 'dispersion': check_choice(f"modalities.{name}.dispersion", v, DISPERSIONS)
         if k == 'low_rank' and v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
             raise InputError(f"modalities.{name}.low_rank={v!r} must be null or a positive integer (the rank of the output layer).")
+        if k == 'encoder': check_choice(f"modalities.{name}.encoder", v, ENCODERS)
+    enc = options.get('encoder', 'mlp')
+    if 'genetoken' in options and enc != 'genetoken':
+        raise InputError(f"modalities.{name}.genetoken has no effect with encoder={enc!r}; set encoder: genetoken or remove it.")
+    if enc == 'genetoken': _check_genetoken(name, options.get('genetoken', {}), kind, transform)
 
 def make_spec(name:str,          # modality name
               kind:str|None=None, # 'rna', 'atac', 'adt', 'gaussian'; inferred from the name when it is a known alias
@@ -106,7 +139,7 @@ def make_spec(name:str,          # modality name
     _check_layer(name, layer)
     transform = transform or ('identity' if layer.startswith('obsm:') else d['transform'])
     check_choice(f"modalities.{name}.transform", transform, TRANSFORMS)
-    _check_options(name, likelihood, options)
+    _check_options(name, likelihood, options, kind, transform)
     return ModalitySpec(name=name, kind=kind, likelihood=likelihood, layer=layer, transform=transform,
                         n_features=int(n_features), options=dict(options))
 

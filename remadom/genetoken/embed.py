@@ -48,19 +48,20 @@ def coexpression_graph(x,                   # (n_cells, n_genes) raw counts (den
 def _hash(s) -> int: return zlib.crc32(str(s).encode())
 
 def _walks(adj:sp.csr_matrix, n_walks:int, walk_length:int, rng) -> list:
-    "Weighted random walks (lists of gene indices) from every gene with edges."
-    indptr, idx, w = adj.indptr, adj.indices, adj.data
-    starts = np.flatnonzero(np.diff(indptr) > 0)
-    out = []
-    for _ in range(n_walks):
-        for s in rng.permutation(starts):
-            walk = [s]
-            for _ in range(walk_length - 1):
-                a, b = indptr[walk[-1]], indptr[walk[-1] + 1]
-                p = w[a:b] / w[a:b].sum()
-                walk.append(idx[a + rng.choice(b - a, p=p)])
-            out.append(walk)
-    return out
+    "Weighted random walks (lists of gene indices) from every gene with edges; all walkers step at once (numpy)."
+    indptr, idx = adj.indptr, adj.indices
+    deg = np.diff(indptr); starts = np.flatnonzero(deg > 0)
+    row = np.repeat(np.arange(adj.shape[0]), deg)
+    w = adj.data.astype(np.float64)
+    c = np.cumsum(w); c0 = np.concatenate([[0.], c])
+    key = row + (c - c0[indptr[row]]) / (c0[indptr[row + 1]] - c0[indptr[row]])   # row u's keys lie in (u, u + 1]
+    cur = np.concatenate([rng.permutation(starts) for _ in range(n_walks)])
+    out = np.empty((len(cur), walk_length), np.int64); out[:, 0] = cur
+    for t in range(1, walk_length):
+        pos = np.searchsorted(key, cur + rng.random(len(cur)), side='right')
+        cur = idx[np.clip(pos, indptr[cur], indptr[cur + 1] - 1)]
+        out[:, t] = cur
+    return out.tolist()
 
 def _pair_sentences(adj:sp.csr_matrix, max_repeat:int, rng) -> list:
     c = sp.triu(adj, 1).tocoo()

@@ -218,6 +218,7 @@ class GeneTokenEncoder(nn.Module):
         if len(cats) != len(self.embs): raise InputError(f"expected {len(self.embs)} covariate code tensors; got {len(cats)}.")
         extra = sum((e(c.long()) for e, c in zip(self.embs, cats)), torch.zeros(self.backbone.d, device=self.mean.weight.device)) if cats else None
         if extra is not None and extra.dim() == 1: extra = extra.expand(x.shape[0], -1)
+        if x.layout != torch.strided: x = x.to_dense()        # a sparse (CSR/COO) batch: the top k needs dense rows
         h = self.backbone.run(x, library, extra=extra)['emb']
         v = self.logvar(h).clamp(-15., 15.)
         return self.mean(h), torch.logaddexp(v, torch.full_like(v, math.log(self.var_eps)))
