@@ -1,4 +1,4 @@
-"""`MosaicVAE`: per-modality encoders, a masked Product of Experts, modality-specific decoders and the masked ELBO, for any number of modalities.
+"""`MosaicVAE`: per-modality encoders, a masked Product of Experts (or attention fusion), modality-specific decoders, an optional mixture prior and the masked ELBO, for any number of modalities.
 
 Docs: https://remadom.github.io/remadom/api/model.html.md"""
 
@@ -253,7 +253,11 @@ def _recon_kl(self, batch, mu, lv, masks, rows, b):
     qz = Normal(mu, (0.5 * lv).exp()); z = qz.rsample()
     kl = kl_divergence(qz, Normal(_prior_mean(self, batch, mu), torch.ones_like(mu)))          # (n, d) closed form
     if self.mixture is None: kl = kl.sum(-1)                                                  # (n,)
-    else: d = self.n_latent; kl = kl[:, d:].sum(-1) + self.mixture.kl(z[:, :d], mu[:, :d], lv[:, :d])  # z_bio: Monte-Carlo
+    else:
+        d = self.n_latent
+        if self.training and not self.mixture.ready and len(mu) >= self.mixture.n_components:
+            self.mixture.init_from(mu[:, :d])                                               # k-means on the first training batch
+        kl = kl[:, d:].sum(-1) + self.mixture.kl(z[:, :d], mu[:, :d], lv[:, :d])          # z_bio: Monte-Carlo
     nll_total, recon = torch.zeros((), device=mu.device), {}
     for k in self.decoded:
         if k not in batch.x: continue

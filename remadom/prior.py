@@ -32,6 +32,8 @@ class MixturePrior(nn.Module):
         self.means = nn.Parameter(float(init_scale) * torch.randn(self.n_components, self.n_latent, generator=generator))
         self.logvars = nn.Parameter(torch.zeros(self.n_components, self.n_latent))
         self.logits = nn.Parameter(torch.zeros(self.n_components))
+        self.register_buffer('initialised', torch.zeros((), dtype=torch.bool))   # set by `init_from` (saved with the model)
+        self._ready = False
 
     def extra_repr(self): return f"n_latent={self.n_latent}, n_components={self.n_components}"
 
@@ -65,3 +67,33 @@ def _kl(self:MixturePrior,
     return log_q - _log_prob(self, zf)
 
 MixturePrior.joint, MixturePrior.log_prob, MixturePrior.responsibilities, MixturePrior.kl = _joint, _log_prob, _responsibilities, _kl
+
+# %% ../nbs/api/12a_prior.ipynb #473f078f
+def _init_from(self:MixturePrior, z:torch.Tensor, seed:int|None=None) -> MixturePrior:
+    "Set means, log-variances and logits from k-means on `z` (n >= K points) and mark the prior initialised."
+    from sklearn.cluster import KMeans
+    x = z.detach().float().cpu().numpy()
+    if x.ndim != 2 or x.shape[1] != self.n_latent or len(x) < self.n_components:
+        raise InputError(f"MixturePrior.init_from: z must be (n >= {self.n_components}, {self.n_latent}); got {tuple(x.shape)}.")
+    seed = int(torch.randint(2**31 - 1, ())) if seed is None else int(seed)
+    lab = KMeans(self.n_components, n_init=1, random_state=seed).fit(x).labels_
+    lab = torch.as_tensor(lab, dtype=torch.long); xt = torch.as_tensor(x)
+    cnt = torch.bincount(lab, minlength=self.n_components).float()
+    mean = torch.zeros(self.n_components, self.n_latent).index_add_(0, lab, xt) / cnt.clamp(min=1)[:, None]
+    var = torch.zeros_like(mean).index_add_(0, lab, (xt - mean[lab]) ** 2) / cnt.clamp(min=1)[:, None]
+    var = torch.where((cnt > 1)[:, None], var, xt.var(0)).clamp(min=1e-3)
+    with torch.no_grad():
+        dev = self.means.device
+        self.means.copy_(mean.to(dev)); self.logvars.copy_(var.log().to(dev)); self.logits.copy_(cnt.clamp(min=1).log().to(dev))
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            for p in (self.means, self.logvars, self.logits): torch.distributed.broadcast(p.data, 0)
+        self.initialised.fill_(True)
+    self._ready = True
+    return self
+
+def _ready(self:MixturePrior) -> bool:
+    "Whether `init_from` has run (read from the saved buffer once, then cached)."
+    self._ready = self._ready or bool(self.initialised)
+    return self._ready
+
+MixturePrior.init_from, MixturePrior.ready = _init_from, property(_ready)
