@@ -77,6 +77,7 @@ def test_config_switches_reach_the_model(cite):
     "Every accepted value acts: model.fusion / prior / n_components build the matching MosaicVAE through the API."
     from remadom.api import Remadom
     r = Remadom(cite, config={'data': {'batch_key': 'batch'}, 'model': {'fusion': 'attention', 'prior': 'mog', 'n_components': 7}})
-    assert r.module.attention is not None and r.module.mixture.n_components == 7
+    assert r.module.attention is not None and r.module.mixture is not None and r.module.mixture.n_components == 7, \
+        "remadom.api._model_kwargs must pass fusion=m.fusion, prior=m.prior, n_components=m.n_components or 10 to MosaicVAE"
     d = Remadom(cite, config={'data': {'batch_key': 'batch'}, 'model': {'prior': 'mog'}})
     assert d.module.attention is None and d.module.mixture.n_components == 10
