@@ -206,9 +206,14 @@ class ModelConfig(_Section):
     dataset_conditional: bool = True     # condition the decoders on the dataset too (data.dataset_key; no effect without one)
     tech_prior: bool = True              # z_tech prior N(e_batch + e_dataset, I) with learned embeddings (n_latent_tech > 0)
     decoder: dict = _f({'dispersion': 'gene-batch'}) # default decoder options for every modality (a modality's own options win)
+    fusion: str = _f('poe', choices=('poe', 'attention')) # how experts are fused: product of experts or attention weights on their precisions
+    prior: str = _f('normal', choices=('normal', 'mog'))  # prior of z_bio: N(0, I) or a learned mixture of Gaussians
+    n_components: int|None = _f(None, ge=2)  # components of the 'mog' prior (null: 10); only with prior: mog
 
     def _validate(self, path):
         if not self.hidden: raise InputError(f"{_join(path, 'hidden')}=[] must list at least one layer width, e.g. [256].")
+        if self.n_components is not None and self.prior != 'mog':
+            raise InputError(f"{_join(path, 'n_components')}={self.n_components} only acts with {_join(path, 'prior')}: mog; set prior: mog or drop n_components.")
         from remadom.nn import DECODERS
         known = sorted({o for c in DECODERS.values() for o in c.options})
         for k, v in self.decoder.items():

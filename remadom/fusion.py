@@ -1,4 +1,4 @@
-"""Product of Experts: fuse the Gaussian posteriors of the modalities a cell has into one posterior, masked per cell.
+"""Product of Experts and attention fusion: fuse the Gaussian posteriors of the modalities a cell has into one posterior, masked per cell.
 
 Docs: https://remadom.github.io/remadom/api/fusion.html.md"""
 
@@ -12,7 +12,7 @@ from torch import nn
 from .core import InputError, closest
 
 # %% auto #0
-__all__ = ['LOGVAR_CLAMP', 'poe', 'ProductOfExperts']
+__all__ = ['LOGVAR_CLAMP', 'poe', 'ProductOfExperts', 'attention_weights', 'AttentionFusion']
 
 # %% ../nbs/api/12_fusion.ipynb #cbd1cfbc
 LOGVAR_CLAMP = 15.  # log-variances are clamped to [-LOGVAR_CLAMP, LOGVAR_CLAMP] before fusing
@@ -60,17 +60,33 @@ def _temperatures(temperatures, names, M:int) -> list:
         raise InputError(f"temperatures must be positive finite numbers (T > 1 weakens an expert); got {ts}.")
     return ts
 
+# %% ../nbs/api/12_fusion.ipynb #0e0a3f8a
+def _alphas(weights, names, mask) -> torch.Tensor:
+    "Validated (M, n) precision multipliers from a dict name -> (n,) or an (M, n) tensor."
+    if isinstance(weights, dict):
+        if names is None or set(weights) != set(names):
+            raise InputError(f"poe: weights must be a dict with the same modalities as mu ({names}); got {sorted(weights)}.")
+        weights = torch.stack([torch.as_tensor(weights[k]) for k in names])
+    if not isinstance(weights, torch.Tensor) or tuple(weights.shape) != tuple(mask.shape):
+        raise InputError(f"poe: weights must have the mask's shape {tuple(mask.shape)}; got {getattr(weights, 'shape', type(weights).__name__)}.")
+    w = torch.where(mask, weights.float(), 0.)
+    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+        raise InputError("poe: weights must be finite and >= 0 on measured experts (they multiply the precisions).")
+    return weights
+
 # %% ../nbs/api/12_fusion.ipynb #5b2bfd3b
 def poe(mu,              # dict name -> (n, d) expert means, or a stacked (M, n, d) tensor
         logvar,          # same layout: expert log-variances
         mask,            # dict name -> (n,) bool, or (M, n) bool: which cells each expert speaks for
         temperatures=None, # None, a list (expert order) or a dict name -> T > 0; precision is divided by T
-        prior:bool=True  # include the standard-normal prior expert
+        prior:bool=True, # include the standard-normal prior expert
+        weights=None     # None, or mask's layout: per-cell precision multipliers alpha >= 0 (generalised PoE)
        ) -> tuple:
     "Fused `(mu, logvar)`, each (n, d), of the masked product of Gaussian experts (and the N(0, I) prior)."
     names, mu, logvar, mask = _stack(mu, logvar, mask)
     M = mu.shape[0]
     ts = _temperatures(temperatures, names, M)
+    alpha = None if weights is None else _alphas(weights, names, mask)
     if not prior and not bool(mask.any(0).all()):
         n0 = int((~mask.any(0)).sum())
         raise InputError(f"poe: {n0} cell(s) have no measured expert and prior=False, so their posterior is undefined; "
@@ -82,6 +98,8 @@ def poe(mu,              # dict name -> (n, d) expert means, or a stacked (M, n,
     lv_ = torch.where(m3, logvar.to(dt), torch.zeros((), dtype=dt, device=mu.device)).clamp(-LOGVAR_CLAMP, LOGVAR_CLAMP)
     log_t = torch.tensor([math.log(t) for t in ts], dtype=dt, device=mu.device).view(M, 1, 1)
     log_prec = torch.where(m3, -lv_ - log_t, torch.full((), -math.inf, dtype=dt, device=mu.device))
+    if alpha is not None:  # alpha multiplies the precision; masked experts stay at -inf whatever alpha holds there
+        log_prec = torch.where(m3, log_prec + torch.where(mask, alpha.to(dt), 1.).log().unsqueeze(-1), log_prec)
     if prior:  # the prior expert: log precision 0, mean 0
         log_prec = torch.cat([log_prec, torch.zeros_like(log_prec[:1])])
         mu_ = torch.cat([mu_, torch.zeros_like(mu_[:1])])
@@ -103,12 +121,55 @@ class ProductOfExperts(nn.Module):
         ts = _temperatures(temperatures, self.modalities, len(self.modalities))
         self.register_buffer('temperatures', torch.tensor(ts, dtype=torch.float32))
 
-    def forward(self, mu:dict, logvar:dict, mask:dict) -> tuple:
-        "Fused `(mu, logvar)` over the experts present in `mu` (a subset of `modalities`)."
+    def forward(self, mu:dict, logvar:dict, mask:dict, weights:dict|None=None) -> tuple:
+        "Fused `(mu, logvar)` over the experts present in `mu` (a subset of `modalities`); `weights` multiply precisions."
         unknown = [k for k in mu if k not in self.modalities]
         if unknown:
             raise InputError(f"ProductOfExperts: unknown modality {unknown[0]!r}; known: {self.modalities}.{closest(unknown[0], self.modalities)}")
         t = dict(zip(self.modalities, self.temperatures.tolist()))
-        return poe(mu, logvar, mask, temperatures={k: t[k] for k in mu}, prior=self.prior)
+        return poe(mu, logvar, mask, temperatures={k: t[k] for k in mu}, prior=self.prior, weights=weights)
 
     def extra_repr(self): return f"modalities={self.modalities}, temperatures={self.temperatures.tolist()}, prior={self.prior}"
+
+# %% ../nbs/api/12_fusion.ipynb #e68be2ce
+def attention_weights(scores,  # (M, n) expert scores (any real values; masked entries are ignored)
+                      mask     # (M, n) bool: which experts each cell has
+                     ) -> torch.Tensor:
+    "(M, n) softmax of the scores over each cell's measured experts; exactly 0 for masked experts (and cells with none)."
+    if scores.shape != mask.shape or mask.dtype != torch.bool:
+        raise InputError(f"attention_weights: scores {tuple(scores.shape)} and a bool mask of the same shape are needed; got mask {tuple(mask.shape)} {mask.dtype}.")
+    s = torch.where(mask, scores.float(), -math.inf)
+    s = torch.where(mask.any(0, keepdim=True), s, 0.)          # a cell with no expert: finite softmax, zeroed below
+    return torch.where(mask, torch.softmax(s, 0), 0.)
+
+# %% ../nbs/api/12_fusion.ipynb #8708783b
+class AttentionFusion(nn.Module):
+    "Per-cell softmax weights over the measured experts from a scoring MLP on each (mu, logvar); fuses as a weighted PoE."
+    def __init__(self,
+                 modalities,          # modality names, in expert order
+                 n_latent:int,        # width d of each expert's mean
+                 hidden:int=32):      # width of the scoring network's hidden layer
+        super().__init__()
+        self.modalities = list(modalities)
+        if not self.modalities: raise InputError("AttentionFusion: modalities is empty; pass the modality names.")
+        if n_latent < 1 or hidden < 1: raise InputError(f"AttentionFusion: n_latent={n_latent} and hidden={hidden} must be >= 1.")
+        self.score = nn.Sequential(nn.Linear(2 * n_latent, hidden), nn.GELU(), nn.Linear(hidden, 1))
+        nn.init.zeros_(self.score[-1].weight); nn.init.zeros_(self.score[-1].bias)   # start: equal scores, the plain PoE
+        self.bias = nn.Parameter(torch.zeros(len(self.modalities)))
+
+    def weights(self, mu:dict, logvar:dict, mask:dict) -> dict:
+        "name -> (n,) weights w (sum 1 over each cell's measured experts, exactly 0 where masked)."
+        names, mu_, lv_, mk = _stack(mu, logvar, mask)
+        unknown = [k for k in names if k not in self.modalities]
+        if unknown: raise InputError(f"AttentionFusion: unknown modality {unknown[0]!r}; known: {self.modalities}.")
+        m3 = mk.unsqueeze(-1)
+        h = torch.cat([torch.where(m3, mu_.float(), 0.), torch.where(m3, lv_.float(), 0.).clamp(-LOGVAR_CLAMP, LOGVAR_CLAMP)], -1)
+        b = self.bias[[self.modalities.index(k) for k in names]]
+        w = attention_weights(self.score(h).squeeze(-1) + b[:, None], mk)
+        return {k: w[j] for j, k in enumerate(names)}
+
+    def forward(self, mu:dict, logvar:dict, mask:dict, poe:ProductOfExperts) -> tuple:
+        "Fused `(mu, logvar)`: the product `poe` with precisions multiplied by alpha = |M_i| w."
+        w = self.weights(mu, logvar, mask)
+        n_meas = torch.stack([mask[k] for k in w]).sum(0).float()
+        return poe(mu, logvar, mask, weights={k: v * n_meas for k, v in w.items()})

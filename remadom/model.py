@@ -1,4 +1,4 @@
-"""`MosaicVAE`: per-modality encoders, a masked Product of Experts, modality-specific decoders and the masked ELBO, for any number of modalities.
+"""`MosaicVAE`: per-modality encoders, a masked Product of Experts (or attention fusion), modality-specific decoders, an optional mixture prior and the masked ELBO, for any number of modalities.
 
 Docs: https://remadom.github.io/remadom/api/model.html.md"""
 
@@ -14,7 +14,8 @@ from torch.distributions import Normal, kl_divergence
 from .core import InputError, ModalitySpec, ModalityBatch, LossOutput, make_spec
 from .nn import Encoder, CountDecoder, make_decoder, idf_from_stats, input_transform, DECODERS
 from .distributions import NegativeBinomial, ZeroInflatedNegativeBinomial, Poisson
-from .fusion import ProductOfExperts
+from .fusion import ProductOfExperts, AttentionFusion
+from .prior import MixturePrior
 from .data.loader import select_rows
 
 # %% auto #0
@@ -59,6 +60,9 @@ class MosaicVAE(nn.Module):
                  encode_dataset:bool=False,   # also condition encoders on the dataset
                  tech_prior:bool=True,        # z_tech prior N(e_batch + e_dataset, I) with learned embeddings (when n_latent_tech > 0)
                  feature_masks:dict|None=None, # name -> (G, p) bool per-study feature masks (registry.feature_masks)
+                 fusion:str='poe',            # 'poe' (product of experts) or 'attention' (learned per-cell weights on the precisions)
+                 prior:str='normal',          # prior of z_bio: 'normal' (N(0, I)) or 'mog' (learned mixture of Gaussians)
+                 n_components:int=10,         # components K of the 'mog' prior (>= 2)
                 ):
         super().__init__()
         if not specs: raise InputError("MosaicVAE: specs is empty; register at least one modality.")
@@ -102,6 +106,12 @@ class MosaicVAE(nn.Module):
             if fm.dim() != 2 or fm.shape[1] != self.specs[k].n_features or not fm.any(1).all():
                 raise InputError(f"feature_masks[{k!r}] must be a (n_studies, {self.specs[k].n_features}) boolean array with a measured feature in every row; got shape {tuple(fm.shape)}.")
             self.register_buffer(f'_fmask_{k}', torch.cat([fm, torch.ones(1, fm.shape[1], dtype=torch.bool)]))   # last row: every feature
+        if fusion not in ('poe', 'attention'): raise InputError(f"fusion={fusion!r}: use 'poe' or 'attention'.")
+        if prior not in ('normal', 'mog'): raise InputError(f"prior={prior!r}: use 'normal' or 'mog'.")
+        if prior == 'mog' and n_components < 2: raise InputError(f"n_components={n_components}: a 'mog' prior needs >= 2 components (K=1 is prior='normal').")
+        self.fusion, self.prior = fusion, prior      # built last: the default model's parameters and RNG draws stay as before
+        self.attention = AttentionFusion(list(self.specs), d) if fusion == 'attention' else None
+        self.mixture = MixturePrior(self.n_latent, int(n_components)) if prior == 'mog' else None
 
     @property
     def modalities(self): return list(self.specs)
@@ -211,8 +221,8 @@ def _encode(self:MosaicVAE, batch:ModalityBatch, modalities=None) -> tuple:
     return mus, lvs, masks
 
 def _fuse(self:MosaicVAE, mus:dict, lvs:dict, masks:dict) -> tuple:
-    "Masked product of experts: fused (mu, logvar)."
-    return self.poe(mus, lvs, masks)
+    "Fused (mu, logvar): the masked product of experts, or with `fusion='attention'` its attention-weighted form."
+    return self.poe(mus, lvs, masks) if self.attention is None else self.attention(mus, lvs, masks, self.poe)
 
 def _decode(self:MosaicVAE, z:torch.Tensor, batch:ModalityBatch, modalities=None, library:dict|None=None) -> dict:
     "Decoder distributions of `modalities` (default: all) for every row of z."
@@ -241,7 +251,13 @@ def _sym_kl(mus, lvs, masks):
 def _recon_kl(self, batch, mu, lv, masks, rows, b):
     "Reconstruction NLL of every decoded measured modality of cells `rows` from z ~ N(mu, exp lv), and KL to the prior."
     qz = Normal(mu, (0.5 * lv).exp()); z = qz.rsample()
-    kl = kl_divergence(qz, Normal(_prior_mean(self, batch, mu), torch.ones_like(mu))).sum(-1)   # (n,)
+    kl = kl_divergence(qz, Normal(_prior_mean(self, batch, mu), torch.ones_like(mu)))          # (n, d) closed form
+    if self.mixture is None: kl = kl.sum(-1)                                                  # (n,)
+    else:
+        d = self.n_latent
+        if self.training and not self.mixture.ready and len(mu) >= self.mixture.n_components:
+            self.mixture.init_from(mu[:, :d])                                               # k-means on the first training batch
+        kl = kl[:, d:].sum(-1) + self.mixture.kl(z[:, :d], mu[:, :d], lv[:, :d])          # z_bio: Monte-Carlo
     nll_total, recon = torch.zeros((), device=mu.device), {}
     for k in self.decoded:
         if k not in batch.x: continue
@@ -355,3 +371,34 @@ def _impute(self:MosaicVAE, data, target:str, use=None, n_samples:int=25, librar
     return torch.cat(means)[order], torch.cat(sds)[order]
 
 MosaicVAE.embed, MosaicVAE.impute = _embed, _impute
+
+# %% ../nbs/api/13_model.ipynb #e0c8250a
+@torch.no_grad()
+def _per_cell(self, data, fn) -> torch.Tensor:
+    "fn(batch) -> (n, k) for a ModalityBatch or an iterable of them, rows in index order."
+    self.eval()
+    out, idx, seen, dev = [], [], 0, next(self.parameters()).device
+    for batch in _iter_batches(data):
+        batch = batch.to(dev); out.append(fn(batch).float().cpu())
+        idx.append(batch.index.cpu() if batch.index is not None else torch.arange(seen, seen + batch.n_obs))
+        seen += batch.n_obs
+    return torch.cat(out)[torch.cat(idx).argsort()]
+
+def _fusion_weights(self:MosaicVAE, data, use=None) -> torch.Tensor:
+    "(n, M) fusion weights over `modalities` (sum 1 over each cell's measured ones, exactly 0 for the others)."
+    def fn(batch):
+        mus, lvs, masks = self.encode(batch, use)
+        if self.attention is not None: w = self.attention.weights(mus, lvs, masks)
+        else:
+            n = torch.stack(list(masks.values())).sum(0).clamp(min=1)
+            w = {k: m.float() / n for k, m in masks.items()}
+        z = torch.zeros(batch.n_obs, device=next(iter(batch.mask.values())).device)
+        return torch.stack([w.get(k, z) for k in self.modalities], 1)
+    return _per_cell(self, data, fn)
+
+def _responsibilities(self:MosaicVAE, data, use=None) -> torch.Tensor:
+    "(n, K) p(k | mu_i) of the 'mog' prior's components at each cell's posterior mean of z_bio; rows sum to 1."
+    if self.mixture is None: raise InputError("responsibilities need prior='mog' (this model's prior is 'normal'); build it with prior='mog'.")
+    return _per_cell(self, data, lambda b: self.mixture.responsibilities(self.fuse(*self.encode(b, use))[0][:, :self.n_latent]))
+
+MosaicVAE.fusion_weights, MosaicVAE.responsibilities = _fusion_weights, _responsibilities
