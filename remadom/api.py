@@ -79,7 +79,8 @@ def _model_kwargs(cfg:Config) -> dict:
                 prior_expert=m.prior_expert, temperatures={k: v for k, v in m.temperatures.items() if v is not None} or None,
                 symmetric_kl=m.symmetric_kl, batch_conditional=m.batch_conditional, norm=m.norm,
                 subset_elbo=m.subset_elbo, encoder_only=tuple(m.encoder_only), encode_batch=m.encode_batch,
-                encode_dataset=m.encode_dataset, dataset_conditional=m.dataset_conditional, tech_prior=m.tech_prior)
+                encode_dataset=m.encode_dataset, dataset_conditional=m.dataset_conditional, tech_prior=m.tech_prior,
+                fusion=m.fusion, prior=m.prior, n_components=m.n_components or 10)
 
 # %% ../nbs/api/32_api.ipynb #4783159b
 class Remadom:
@@ -242,7 +243,12 @@ def _get_latent(self:Remadom, data=None, use:list|None=None, key:str|None='X_rem
     mu, var = self.module.embed(self._loader(reg), use=use)
     mu, var = mu.numpy(), var.numpy()
     target = self.data if data is None else data
-    if key is not None and hasattr(target, 'obsm'): _write_obsm(target, key, mu, overwrite)
+    if key is not None and hasattr(target, 'obsm'):
+        _write_obsm(target, key, mu, overwrite)
+        if self.module.attention is not None:      # which modality drives each cell: (n, M) weights in `self.module.modalities` order
+            _write_obsm(target, f'{key}_fusion_weights', self.module.fusion_weights(self._loader(reg), use=use).numpy(), overwrite)
+        if self.module.mixture is not None:        # soft assignments to the mixture prior's components
+            _write_obsm(target, f'{key}_mog_probs', self.module.responsibilities(self._loader(reg), use=use).numpy(), overwrite)
     return (mu, var) if return_variance else mu
 
 def _check_library(library):

@@ -16,6 +16,7 @@ from .nn import Encoder, CountDecoder, make_decoder, idf_from_stats, input_trans
 from .distributions import NegativeBinomial, ZeroInflatedNegativeBinomial, Poisson
 from .fusion import ProductOfExperts, AttentionFusion
 from .prior import MixturePrior
+from .genetoken.factory import make_encoder, encoder_inits
 from .data.loader import select_rows
 
 # %% auto #0
@@ -60,6 +61,7 @@ class MosaicVAE(nn.Module):
                  encode_dataset:bool=False,   # also condition encoders on the dataset
                  tech_prior:bool=True,        # z_tech prior N(e_batch + e_dataset, I) with learned embeddings (when n_latent_tech > 0)
                  feature_masks:dict|None=None, # name -> (G, p) bool per-study feature masks (registry.feature_masks)
+                 encoder_data:dict|None=None,  # name -> data-dependent encoder arguments (`remadom.genetoken.factory.encoder_inits`)
                  fusion:str='poe',            # 'poe' (product of experts) or 'attention' (learned per-cell weights on the precisions)
                  prior:str='normal',          # prior of z_bio: 'normal' (N(0, I)) or 'mog' (learned mixture of Gaussians)
                  n_components:int=10,         # components K of the 'mog' prior (>= 2)
@@ -82,8 +84,8 @@ class MosaicVAE(nn.Module):
         self.n_dataset, self.dataset_conditional, self.encode_dataset = int(n_dataset), bool(dataset_conditional), bool(encode_dataset)
         enc_cats = ([self.n_batch] if encode_batch else []) + ([self.n_dataset] if encode_dataset else [])
         n_dec = (self.n_batch if batch_conditional else 1) * (self.n_dataset if dataset_conditional else 1)
-        self.encoders = nn.ModuleDict({k: Encoder(s.n_features, d, transform=s.transform, hidden=hidden, n_cat_list=enc_cats,
-                                                  dropout=dropout, idf=(idf or {}).get(k), norm=norm)
+        self.encoders = nn.ModuleDict({k: make_encoder(s, d, n_cat_list=enc_cats, hidden=hidden, dropout=dropout, idf=(idf or {}).get(k),
+                                                       norm=norm, **(encoder_data or {}).get(k, {}))   # the MLP, or the spec's options.encoder
                                        for k, s in self.specs.items()})
         def _kw(k, s):
             lb = (log_background or {}).get(k)
@@ -143,6 +145,8 @@ def model_inits(registry) -> dict:
         lb = {k: _log_background(registry, k) for k, s in registry.specs.items() if 'mixture' in s.likelihood}
         out['log_background'] = {k: v for k, v in lb.items() if v is not None} or None
     if registry.feature_masks: out['feature_masks'] = dict(registry.feature_masks)
+    ed = encoder_inits(registry)      # e.g. gene2vec identities of a gene-token encoder ({} for MLP encoders)
+    if ed: out['encoder_data'] = ed
     return out
 
 def _from_registry(cls, registry, **kwargs):

@@ -7,8 +7,8 @@ identities (`encoder_inits`) at model build.
 batch 128, 20-epoch KL warm-up), trained for --epochs with `data.modalities.rna.options.encoder` = mlp or genetoken;
 Leiden NMI / ARI against cell_type (best NMI over resolutions 0.25..2, as the tutorial scores it) and CPU seconds.
 
-Until MosaicVAE builds its encoders with `remadom.genetoken.factory.make_encoder` (13_model), this script patches
-`MosaicVAE.from_registry` to do so; the patch changes nothing for specs whose encoder is the MLP.
+`MosaicVAE` builds its encoders with `remadom.genetoken.factory.make_encoder`, so the config's
+`data.modalities.rna.options.encoder: genetoken` is all it takes (`patch_model` is kept for older checkouts: a no-op now).
 
 usage: OMP_NUM_THREADS=1 python scripts/genetoken_eval.py cost [--repeats 5]
        OMP_NUM_THREADS=1 python scripts/genetoken_eval.py metrics [--seeds 0] [--epochs 60] [--top-k 64 --d 32 --layers 1]
