@@ -57,6 +57,7 @@ def _mlp(hidden, n_layers, p, n_out):
 @register_head('classifier')
 class ClassifierHead(Head):
     "Cell-label classifier on z_bio, trained on the labelled cells' fused and single-modality posteriors."
+    predicts_labels = True    # what `predict_labels` looks for (a duck type: the class may be redefined, e.g. by re-running this notebook)
     def __init__(self,
                  classes=None,           # class labels in code order; None: read from the registry by `from_registry`
                  hidden:int=128,         # hidden width
@@ -152,13 +153,13 @@ def _model_head_registry(model, head, data):
     if hasattr(model, 'module') and hasattr(model, 'registry'):   # a Remadom
         if head is None:
             heads = getattr(model, 'heads', None) or {}
-            cands = [h for h in (heads.values() if hasattr(heads, 'values') else []) if isinstance(h, ClassifierHead)]
+            cands = [h for h in (heads.values() if hasattr(heads, 'values') else []) if getattr(h, 'predicts_labels', False)]
             if not cands: raise InputError("predict_labels: this model was trained without a classifier head; add "
                                            "{name: classifier} to alignment.heads and register labels with data.label_key.")
             head = cands[0]
         reg = model.registry if data is None else (data if isinstance(data, Registry) else model._registry_for(data))
         return model.module, head, reg
-    if not isinstance(head, ClassifierHead): raise InputError(f"predict_labels: head must be a ClassifierHead; got {type(head).__name__}.")
+    if not getattr(head, 'predicts_labels', False): raise InputError(f"predict_labels: head must be a ClassifierHead; got {type(head).__name__}.")
     if data is None: raise InputError("predict_labels: pass data= (a Registry from register(), e.g. with reference= the training registry).")
     if not isinstance(data, Registry): raise InputError(f"predict_labels: data must be a Registry when model is a MosaicVAE; got {type(data).__name__}.")
     return model, head, data
