@@ -6,7 +6,7 @@ Docs: https://remadom.github.io/remadom/api/cli.html.md"""
 
 # %% ../nbs/api/33_cli.ipynb #d3eb8b1e
 from __future__ import annotations
-import argparse, errno, json, sys, time, os, tempfile
+import argparse, errno, json, shutil, sys, time, os, tempfile
 from pathlib import Path
 import numpy as np
 import remadom
@@ -57,6 +57,9 @@ def _clear_run(run:Path):
     "Remove a previous run's files (under the run lock, so never those of a live run)."
     with run_lock(run):
         for f in [*(run/n for n in _RUN_FILES), *run.glob('imputed_*.npz')]: f.unlink(missing_ok=True)
+        from remadom.stream import _is_stream
+        for f in [run/'embeddings.zarr', *run.glob('imputed_*.zarr')]:   # streamed outputs: only stores remadom wrote
+            if f.is_dir() and _is_stream(f): shutil.rmtree(f)
 
 def cmd_train(args):
     "Train from a config; write the run directory and the embedding of checkpoint.best.pt."
@@ -93,28 +96,82 @@ def _run_dir(path) -> Path:
         raise InputError(f"run_dir={str(p)!r} " + ("is a file; pass the run directory that holds it." if p.exists() else "does not exist."))
     return p
 
+def _streams(args) -> bool:
+    "Whether the output is streamed to a Zarr store: `--stream`, or an `--out` ending in .zarr."
+    out = getattr(args, 'out', None)
+    if getattr(args, 'stream', False):
+        if out is not None and Path(out).suffix != '.zarr': raise InputError(f"--stream writes a Zarr store; --out {out!r} must end in .zarr (or drop --stream for an .npz).")
+        return True
+    if out is not None and Path(out).suffix == '.zarr': return True
+    if getattr(args, 'chunk_size', None) is not None: raise InputError("--chunk-size applies to a streamed output; add --stream or pass --out FILE.zarr.")
+    return False
+
+def _stream_out(path:Path, overwrite:bool) -> Path:
+    "The Zarr output, refused before any work like `_free` (and, when replacing, only a store remadom wrote)."
+    from remadom.stream import _check_out
+    check_folder(path.parent, 'output folder')
+    if path.exists() and not overwrite:
+        raise InputError(f"{path} already exists; pass --overwrite to replace it (or --out FILE.zarr to write elsewhere).")
+    return _check_out(path, overwrite)
+
+def _chunk(args) -> int: return 4096 if getattr(args, 'chunk_size', None) is None else args.chunk_size
+
 def cmd_embed(args):
-    "Embed the run's data (or --data) with the trained model (checkpoint.best.pt)."
+    "Embed the run's data (or --data) with the trained model (checkpoint.best.pt); to a Zarr store chunk by chunk with --stream / --out X.zarr."
     from remadom.api import Remadom
     run = _run_dir(args.run_dir)
-    out = _free(Path(args.out) if args.out else run/'embeddings.npz', args.overwrite)
-    m = Remadom.load(run, _read(args.data))
-    p = _embed_run(m, out); print(f"wrote {p} from {Path(m.checkpoint['checkpoint']).name} (epoch {m.checkpoint['epoch']})")
+    stream = _streams(args)
+    if stream:
+        from remadom.stream import stream_latent, _check_chunk
+        cs = _check_chunk(_chunk(args))
+        out = _stream_out(Path(args.out) if args.out else run/'embeddings.zarr', args.overwrite)
+    else: out = _free(Path(args.out) if args.out else run/'embeddings.npz', args.overwrite)
+    m = Remadom.load(run, _read(args.data, getattr(args, 'backed', False)))
+    p = stream_latent(m, out, chunk_size=cs, overwrite=args.overwrite) if stream else _embed_run(m, out)
+    print(f"wrote {p} from {Path(m.checkpoint['checkpoint']).name} (epoch {m.checkpoint['epoch']})")
+
+def _lines(path, what:str) -> list:
+    "The non-empty lines of a text file (one name each)."
+    p = Path(path)
+    if not p.is_file(): raise InputError(f"{what} {str(path)!r} is not a file; pass a text file with one name per line.")
+    names = [l.strip() for l in p.read_text().splitlines() if l.strip()]
+    if not names: raise InputError(f"{what} {str(path)!r} holds no names; write one name per line.")
+    return names
 
 def cmd_impute(args):
-    "Impute a modality for every cell, with Monte-Carlo uncertainty."
-    from remadom.api import Remadom
+    "Impute a modality for every cell (or --cells), with Monte-Carlo uncertainty; to a Zarr store chunk by chunk with --stream / --out X.zarr."
+    from remadom.api import Remadom, _cell_index
     run = _run_dir(args.run_dir)
-    out = _free(Path(args.out) if args.out else run/f"imputed_{args.target}.npz", args.overwrite)
-    m = Remadom.load(run, _read(args.data))
-    mean, sd = m.impute(args.target, use=args.use, n_samples=args.n_samples)
-    _save_npz(out, mean=mean, sd=sd, obs_names=np.asarray(m.registry.obs_names, dtype=str),
-              var_names=np.asarray(m.registry.var_names[args.target], dtype=str), **_provenance(m))
+    stream = _streams(args)
+    cells = _lines(args.cells, '--cells') if getattr(args, 'cells', None) else None
+    feats = getattr(args, 'features', None)
+    if stream:
+        from remadom.stream import stream_impute, _check_chunk, _feature_index
+        cs = _check_chunk(_chunk(args))
+        out = _stream_out(Path(args.out) if args.out else run/f"imputed_{args.target}.zarr", args.overwrite)
+    else: out = _free(Path(args.out) if args.out else run/f"imputed_{args.target}.npz", args.overwrite)
+    m = Remadom.load(run, _read(args.data, getattr(args, 'backed', False)))
+    if stream:
+        p = stream_impute(m, out, args.target, cells=cells, features=feats, use=args.use, n_samples=args.n_samples, chunk_size=cs, overwrite=args.overwrite)
+        from remadom.stream import open_stream
+        shape = open_stream(p)['mean'].shape
+        print(f"wrote {p} ({shape[0]} cells x {shape[1]} features, streamed {cs} cells at a time)"); return
+    from remadom.stream import _feature_index
+    cols = _feature_index(m.registry, args.target, feats) if args.target in m.registry.specs else None
+    mean, sd = m.impute(args.target, cells=cells, use=args.use, n_samples=args.n_samples)
+    rows = np.arange(m.registry.n_obs) if cells is None else _cell_index(m.registry, cells)
+    vn = np.asarray(m.registry.var_names[args.target], dtype=str)
+    if cols is not None: mean, sd, vn = mean[:, cols], sd[:, cols], vn[cols]
+    _save_npz(out, mean=mean, sd=sd, obs_names=np.asarray(m.registry.obs_names[rows], dtype=str),
+              var_names=vn, **_provenance(m))
     print(f"wrote {out} ({mean.shape[0]} cells x {mean.shape[1]} features)")
 
-def _read(path):
+def _read(path, backed:bool=False):
     from remadom.data import read_data
-    return None if path is None else read_data(path, field='--data')
+    if path is None:
+        if backed: raise InputError("--backed opens the file given by --data; pass --data FILE (the config's data follow data.backed).")
+        return None
+    return read_data(path, backed=backed, field='--data')
 
 # %% ../nbs/api/33_cli.ipynb #4f2d62b1
 RESOLUTIONS = (0.25, 0.5, 1.0, 1.5, 2.0)
@@ -218,14 +275,22 @@ def _parser():
     t.set_defaults(func=cmd_train)
     e = sub.add_parser('embed', help="write RUN_DIR/embeddings.npz (from checkpoint.best.pt)")
     e.add_argument('run_dir', help='run directory of remadom train'); e.add_argument('--data', help="an .h5mu/.h5ad to embed (default: the config's data)")
-    e.add_argument('--out', help='output .npz (default RUN_DIR/embeddings.npz)'); e.add_argument('--overwrite', **ow)
+    e.add_argument('--out', help='output .npz (default RUN_DIR/embeddings.npz), or a .zarr store, written chunk by chunk (as --stream)'); e.add_argument('--overwrite', **ow)
+    e.add_argument('--stream', action='store_true', help='write a Zarr store chunk by chunk, never holding the whole output (default RUN_DIR/embeddings.zarr)')
+    e.add_argument('--chunk-size', type=int, help='cells embedded and written at once when streaming (default 4096)')
+    e.add_argument('--backed', action='store_true', help='open --data read-only backed: its matrices stay on disk (CSR, read by rows)')
     e.set_defaults(func=cmd_embed)
     i = sub.add_parser('impute', help='impute a modality with uncertainty')
     i.add_argument('run_dir', help='run directory of remadom train'); i.add_argument('--target', required=True, help='modality to impute')
     i.add_argument('--use', nargs='+', help='modalities to encode from (default: every measured one)')
     i.add_argument('--n-samples', type=int, default=25, help='Monte-Carlo samples of the latent (default 25)')
     i.add_argument('--data', help="an .h5mu/.h5ad to impute on (default: the config's data)")
-    i.add_argument('--out', help='output .npz (default RUN_DIR/imputed_TARGET.npz)'); i.add_argument('--overwrite', **ow)
+    i.add_argument('--out', help='output .npz (default RUN_DIR/imputed_TARGET.npz), or a .zarr store, written chunk by chunk (as --stream)'); i.add_argument('--overwrite', **ow)
+    i.add_argument('--stream', action='store_true', help='write a Zarr store chunk by chunk, never holding the whole output (default RUN_DIR/imputed_TARGET.zarr)')
+    i.add_argument('--chunk-size', type=int, help='cells imputed and written at once when streaming (default 4096)')
+    i.add_argument('--cells', metavar='FILE', help='impute only these cells: a text file of obs names, one per line (a store keeps the data\'s cell order)')
+    i.add_argument('--features', nargs='+', metavar='NAME', help='impute only these features of the target (default: all)')
+    i.add_argument('--backed', action='store_true', help='open --data read-only backed: its matrices stay on disk (CSR, read by rows)')
     i.set_defaults(func=cmd_impute)
     v = sub.add_parser('evaluate', help='metrics.json beside baselines, figures and report.html')
     v.add_argument('run_dir', help='run directory of remadom train'); v.add_argument('--data', help="an .h5mu/.h5ad with the labels (default: the config's data)")
