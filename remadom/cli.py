@@ -191,7 +191,9 @@ def cmd_evaluate(args):
     lk = args.label_key or m.config.data.label_key
     if lk not in m.data.obs.columns: raise InputError(f"label key {lk!r} is not an obs column; available: {list(m.data.obs.columns)}; pass --label-key.")
     scib = {'auto': None, 'yes': True, 'no': False}[getattr(args, 'scib', 'auto')]
-    res = evaluate_run(run, label_key=lk, model=m, resolutions=RESOLUTIONS, scib=scib)
+    if args.data is None:      # evaluate_run loads its own copy, so it can drop the model and data before the scIB pass
+        del m; res = evaluate_run(run, label_key=lk, resolutions=RESOLUTIONS, scib=scib)
+    else: res = evaluate_run(run, label_key=lk, model=m, resolutions=RESOLUTIONS, scib=scib)
     print(_table(res)); print(f"wrote {run/'metrics.json'} and {run/'report.html'}")
     return res
 

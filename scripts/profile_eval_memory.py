@@ -19,12 +19,14 @@ def main():
                 st = traceback.extract_stack(fr)
                 rem = [f for f in st if 'remadom' in f.filename]
                 key = f'{rem[-1].name} ({os.path.basename(rem[-1].filename)}:{rem[-1].lineno})' if rem else '?'
+                lib = [f for f in st if 'scib_metrics' in f.filename]   # inside the scIB pass: which metric
+                if lib: key += f' / scib_metrics {lib[-1].name} ({os.path.basename(lib[-1].filename)}:{lib[-1].lineno})'
                 per[key] = max(per.get(key, 0), r)
                 if r > peak[0]: peak[:] = [r, ''.join(traceback.format_list(st[-12:]))]
             time.sleep(0.05)
     th = threading.Thread(target=sample, daemon=True); th.start()
     t0 = time.time(); evaluate_run(a.run_dir, scib=a.scib == 'yes'); stop.set(); th.join()
     print(f'seconds {time.time() - t0:.0f}; peak RSS {peak[0]:.0f} MB; stack at the peak:\n{peak[1]}')
-    for k, v in sorted(per.items(), key=lambda kv: -kv[1])[:15]: print(f'{v:8.0f} MB  {k}')
+    for k, v in sorted(per.items(), key=lambda kv: -kv[1])[:25]: print(f'{v:8.0f} MB  {k}')
 
 if __name__ == '__main__': main()

@@ -40,34 +40,54 @@ def _faiss_neighbors(x, k):
 
 def _key(name:str) -> str: return name.lower().replace(' ', '_').replace('-', '_')
 
+# Heavy metrics first: BRAS and kBET each need 0.5-0.6 GB above the base for a moment (and kBET's numba code keeps
+# about 0.3 GB), so they run before anything else has been compiled, BRAS before kBET.
+_SCIB_METRICS = (('Batch correction', 'bras'), ('Batch correction', 'kbet_per_label'),
+                 ('Bio conservation', 'isolated_labels'), ('Bio conservation', 'nmi_ari_cluster_labels_leiden'),
+                 ('Bio conservation', 'silhouette_label'), ('Bio conservation', 'clisi_knn'),
+                 ('Batch correction', 'ilisi_knn'), ('Batch correction', 'graph_connectivity'),
+                 ('Batch correction', 'pcr_comparison'))
+
+def _one_metric(a, emb:str, baseline:str, kind:str, metric:str) -> dict:
+    "One scib-metrics metric of one embedding through a `Benchmarker` that runs only it; JAX's caches released after."
+    import dataclasses
+    from scib_metrics.benchmark import Benchmarker, BioConservation, BatchCorrection
+    only = lambda cls: cls(**{f.name: f.name == metric for f in dataclasses.fields(cls)})
+    b = Benchmarker(a, batch_key='b', label_key='l', embedding_obsm_keys=[emb], pre_integrated_embedding_obsm_key=baseline,
+                    bio_conservation_metrics=only(BioConservation) if kind == 'Bio conservation' else None,
+                    batch_correction_metrics=only(BatchCorrection) if kind == 'Batch correction' else None, progress_bar=False)
+    b.prepare(neighbor_computer=_faiss_neighbors); b.benchmark()
+    df = b.get_results(min_max_scale=False)
+    out = {_key(c): float(df.loc[emb, c]) for c in df.columns if df.loc['Metric Type', c] == kind}
+    del b, df; _release_jax()
+    return out
+
 def scib_suite(embs:dict,          # {method name: (n_cells, d) embedding}; the first is scored, `baseline` names the PCA
                labels, batches,     # (n_cells,) cell types and batches
                baseline:str='pca_baseline', # key of `embs` used as the pre-integration embedding (PCR comparison)
                max_cells:int=20_000, seed:int=0) -> dict|None:
-    "scib-metrics' Benchmarker on every embedding of `embs` ({method: {metric: value}}), or None without the extra."
+    "scib-metrics' metric set and scIB aggregates on every embedding of `embs` ({method: {metric: value}}), or None without the extra."
     if not has_scib(): return None
-    from scib_metrics.benchmark import Benchmarker, BioConservation, BatchCorrection
     n = len(next(iter(embs.values())))
     lab, ok = _check_labels(labels, n); bat, _ = _check_labels(batches, n, 'batches', min_groups=1, allow_missing=False)
     idx = np.flatnonzero(ok)
     if len(idx) > max_cells: idx = np.sort(np.random.default_rng(seed).choice(idx, max_cells, replace=False))
     a = ad.AnnData(obs=pd.DataFrame({'l': lab[idx], 'b': bat[idx]}, index=idx.astype(str)))
     for k, v in embs.items(): a.obsm[k] = np.asarray(v, np.float32)[idx]
+    out, kinds = {m: {} for m in embs}, {}
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        b = Benchmarker(a, batch_key='b', label_key='l', embedding_obsm_keys=list(embs), pre_integrated_embedding_obsm_key=baseline,
-                        bio_conservation_metrics=BioConservation(nmi_ari_cluster_labels_leiden=True, nmi_ari_cluster_labels_kmeans=False),
-                        batch_correction_metrics=BatchCorrection(), progress_bar=False)
-        b.prepare(neighbor_computer=_faiss_neighbors); b.benchmark()
-        df = b.get_results(min_max_scale=False)
-    df = df.drop(index='Metric Type', errors='ignore')
-    out = {m: {_key(c): float(df.loc[m, c]) for c in df.columns} for m in embs}
-    for m in out: out[m]['n_cells_scored'] = int(len(idx))
-    del b, a; _release_jax()
+        for kind, metric in _SCIB_METRICS:          # metric by metric, every embedding: the heavy ones all run first
+            for m in embs:
+                r = _one_metric(a, m, baseline, kind, metric); kinds.update(dict.fromkeys(r, kind)); out[m].update(r)
+    for m in embs:
+        per = {k: np.mean([out[m][c] for c, t in kinds.items() if t == k]) for k in ('Bio conservation', 'Batch correction')}
+        out[m].update(bio_conservation=float(per['Bio conservation']), batch_correction=float(per['Batch correction']),
+                      total=float(0.6 * per['Bio conservation'] + 0.4 * per['Batch correction']), n_cells_scored=int(len(idx)))
     return out
 
 def _release_jax():
-    "Drop JAX's compiled functions and hand freed heap back to the OS (about 0.8 GB after the Benchmarker)."
+    "Drop JAX's compiled functions and hand freed heap back to the OS."
     import gc, ctypes, jax
     jax.clear_caches(); gc.collect()
     try: ctypes.CDLL('libc.so.6').malloc_trim(0)
@@ -273,13 +293,6 @@ def evaluate_run(run_dir,                 # a run directory (`logging.run_dir`) 
     base = _base(parts, names, lsi, c.seed)
     res = evaluate(z, labels, batches, baseline=base, seed=c.seed, resolutions=resolutions)
     notes = [f"baseline: PCA of log-normalised scaled features{'; LSI for ' + ', '.join(lsi) if lsi else ''}, same cells and features"]
-    use_scib = has_scib() if scib is None else scib
-    if use_scib and batches is not None:
-        res['scib'] = scib_suite({'remadom': z, 'pca_baseline': base}, labels, batches, max_cells=max_cells, seed=c.seed)
-    else:
-        res['scib'] = None
-        why = 'no batch key' if batches is None else 'scib=False' if scib is False else 'scib-metrics not installed (pip install "remadom[eval]")'
-        notes.append(f'{why}: skipped ' + ', '.join(SCIB_ONLY))
     partner = source_partners(names, obs['source_cell'].reindex(names).to_numpy()) if 'source_cell' in obs.columns else None
     mods = reg.modalities; mm = {}
     modset = np.array(['+'.join(k for k in mods if reg.masks[k][i]) for i in range(reg.n_obs)])
@@ -323,6 +336,18 @@ def evaluate_run(run_dir,                 # a run directory (`logging.run_dir`) 
             log = pd.read_csv(run/'train_log.csv'); res['heads'] = head_diagnostics(log, c)
             plot_head_losses(log, res['heads'], run/'head_losses.png')
     res['bridge'] = bridge_diagnostics(m, labels, partner)
+    use_scib = has_scib() if scib is None else scib
+    if use_scib and batches is not None:             # last, after the imputation's buffers are freed: its peak stands alone
+        import gc, ctypes
+        if model is None: del m, reg, parts, obs        # loaded here, so the model and its data can go first
+        gc.collect()
+        try: ctypes.CDLL('libc.so.6').malloc_trim(0)
+        except (OSError, AttributeError): pass
+        res['scib'] = scib_suite({'remadom': z, 'pca_baseline': base}, labels, batches, max_cells=max_cells, seed=c.seed)
+    else:
+        res['scib'] = None
+        why = 'no batch key' if batches is None else 'scib=False' if scib is False else 'scib-metrics not installed (pip install "remadom[eval]")'
+        notes.append(f'{why}: skipped ' + ', '.join(SCIB_ONLY))
     res.update(res0)
     res.update(run_dir=str(run), label_key=lk, batch_key=bk, notes=notes, seconds=round(time.time() - t0, 1),
                written=time.strftime('%Y-%m-%d %H:%M:%S'))
