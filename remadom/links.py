@@ -315,21 +315,24 @@ class LinkActivityHead(Head):
     def __init__(self, links:FeatureLinks,      # from `feature_links(...)`
                  cells:str='target_only',       # 'target_only' (cells without the source) or 'all' target cells
                  detach:bool=True,              # stop the gradient through the source encoder (the teacher)
-                 scale=None,                    # (p_source,) per-feature factors on the activity (`activity_calibration`); None: 1
+                 calibrate:bool=False,          # rescale the activity per feature to the source cells' mean composition
+                 scale=None,                    # (p_source,) per-feature factors on the activity; None: 1, or `activity_calibration`
                 ):
         super().__init__()
         check_choice('heads.link_activity.cells', cells, ('target_only', 'all'))
         self.source, self.target, self.cells, self.detach = links.source, links.target, cells, bool(detach)
         self.register_buffer('lt', links.torch(), persistent=False)   # (p_target, p_source)
         p = links.matrix.shape[0]
+        if calibrate and scale is None: raise InputError("heads.link_activity.calibrate: the factors are computed from the data; build the head with LinkActivityHead.from_registry(registry, links=..., calibrate=True) (the config does).")
         sc = np.ones(p, np.float32) if scale is None else np.asarray(scale, np.float32).reshape(-1)
         if len(sc) != p or not np.isfinite(sc).all() or (sc < 0).any(): raise InputError(f"heads.link_activity.scale: expected {p} finite factors >= 0, one per {links.source} feature.")
         self.register_buffer('scale', torch.as_tensor(sc), persistent=False)
 
     @classmethod
-    def from_registry(cls, registry, links:FeatureLinks, cells:str='target_only', detach:bool=True,
-                      calibrate:bool=False):     # rescale the activity per feature to the source cells' mean composition
-        return cls(links, cells, detach, activity_calibration(registry, links) if calibrate else None)
+    def from_registry(cls, registry, **params):
+        "The head, with `activity_calibration` factors of the registry's cells when `calibrate`."
+        if params.get('calibrate') and params.get('scale') is None: params['scale'] = activity_calibration(registry, params['links'])
+        return cls(**params)
 
     def activity(self, x) -> torch.Tensor:
         "(n, p_source) dense gene activity of target rows x (dense or sparse)."
