@@ -14,13 +14,14 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 from .core import InputError, Head, register_head, check_choice, get_device
-from .graph import knn
+from .graph import knn, embed_all
+from .bridges import mnn_pairs
 from .bridges import MnnBridge
 
 # %% auto #0
 __all__ = ['CD_GENES', 'FeatureLinks', 'read_links', 'feature_links', 'gene_activity', 'registry_activity', 'protein_key',
            'match_proteins', 'protein_gene_table', 'protein_links', 'foscttm', 'label_transfer', 'activity_floor',
-           'LinkAnchors', 'LinkActivityHead']
+           'activity_calibration', 'LinkAnchors', 'anchor_targets', 'AnchorPullHead', 'LinkActivityHead']
 
 # %% ../nbs/api/23_links.ipynb #f1a8d00e
 @dataclass
@@ -205,20 +206,38 @@ def activity_floor(rna, activity,     # (n_r, p) RNA counts and (n_a, p) gene ac
     v = vt[:n_comps].T
     return (zr @ v).astype(np.float32), (za @ v).astype(np.float32)
 
+def _mean_composition(x) -> np.ndarray:
+    x = sp.csr_matrix(x, dtype=np.float64); lib = np.asarray(x.sum(1)).ravel()
+    return np.asarray((sp.diags(1 / np.where(lib > 0, lib, 1)) @ x).mean(0)).ravel()
+
+def activity_calibration(registry, links:FeatureLinks, eps:float=1e-12) -> np.ndarray:
+    "(p_source,) factors c = r / a: the source cells' mean composition x / library over the target-only cells' mean activity composition."
+    S, m = links.source, registry.masks
+    src = np.flatnonzero(m[S])
+    cells, ga = registry_activity(registry, links)
+    keep = ~m[S][cells]
+    r, a = _mean_composition(registry.matrices[S][registry.rows[S][src]]), _mean_composition(ga[keep] if keep.any() else ga)
+    return np.where(a > eps, r / np.maximum(a, eps), 0.).astype(np.float32)
+
 # %% ../nbs/api/23_links.ipynb #1ecee7aa
 class LinkAnchors(MnnBridge):
-    "MNN anchors between source cells and target-only cells in the gene-activity floor space (fixed), for a cross-graph head."
+    "MNN anchors between source cells and target-only cells in the gene-activity floor space, for a cross-graph or anchor-pull head."
     kind = 'link_anchors'
     def __init__(self, registry,             # from `register()`
                  links:FeatureLinks,         # from `feature_links(...)`: source (e.g. genes) x target (e.g. regions)
                  k:int=10,                   # MNN neighbours
                  n_comps:int=30,             # RNA PCA components of the floor space
                  metric:str='cosine',        # 'cosine' (recommended) or 'euclidean'
+                 refresh:int=0,              # epochs between rebuilds of the anchor targets (the `anchor_pull` head); 0: none
+                 reanchor:int=0,             # > 0: from this 0-based epoch on, search the anchors in the current embedding
                  backend:str='auto', device='cpu', seed:int=0):
         S, T = links.source, links.target
         m = registry.masks
         src, tgt = np.flatnonzero(m[S]), np.flatnonzero(m[T] & ~m[S])
         if len(tgt) == 0: raise InputError(f"bridge.link_anchors: every cell measuring {T!r} also measures {S!r}; there are no unpaired {T} cells to anchor.")
+        for f, v in (('bridge.refresh', refresh), ('bridge.params.reanchor', reanchor)):
+            if not isinstance(v, (int, np.integer)) or v < 0: raise InputError(f"{f}={v!r} must be an integer >= 0.")
+        if reanchor and not refresh: raise InputError(f"bridge.params.reanchor={reanchor}: anchors in the embedding are rebuilt at refreshes; set bridge.refresh >= 1.")
         self.links = links
         x = np.full((registry.n_obs, n_comps), np.nan, np.float32)
         rs = registry.matrices[S][registry.rows[S][src]]
@@ -226,8 +245,63 @@ class LinkAnchors(MnnBridge):
         keep = ~m[S][cells]
         x[src], x[cells[keep]] = activity_floor(rs, ga[keep], n_comps)
         super().__init__(registry, 'modality_set', k, x, None, None, metric, n_comps, 0, backend, device, seed)
+        self.refresh, self.reanchor = int(refresh), int(reanchor)
         tcode = set(self.codes[tgt])
         self.group_pairs = [(a, b) for a in tcode for b in self.names if b not in tcode and (b >> registry.modalities.index(S)) & 1]
+        self.target_only = torch.as_tensor(m[T] & ~m[S], device=self.device)
+        self.targets = self.anchored = None
+
+    def update(self, model, epoch:int):
+        "Anchors in the floor space (once; from epoch `reanchor` on, in the current embedding); with `refresh`, each anchored cell's mean partner embedding."
+        if self._edges is not None and self.refresh == 0: return
+        emb = embed_all(model, self.registry) if (model is not None and self.refresh > 0) else None
+        if self._edges is None or (self.reanchor and epoch >= self.reanchor and emb is not None):
+            x, c = self._space(model) if self._edges is None or emb is None else (emb, self.codes)
+            i, j = mnn_pairs(x, c, self.k, self.group_pairs, self.metric, backend=self.backend, seed=self.seed)
+            self._set(i, j, why=f"no mutual nearest neighbours between the source and target-only cells with k={self.k}")
+        if emb is not None: self.targets, self.anchored = anchor_targets(*self.pairs, emb, self.device)
+        self.epoch = int(epoch)
+
+    def state_dict(self) -> dict:
+        st = super().state_dict()
+        if self.targets is not None: st.update(targets=self.targets.cpu(), anchored=self.anchored.cpu())
+        return st
+    def load_state_dict(self, state:dict):
+        super().load_state_dict(state)
+        if state.get('targets') is not None: self.targets, self.anchored = state['targets'].to(self.device), state['anchored'].to(self.device)
+
+def anchor_targets(i, j, w,            # anchor edges (global indices, weights)
+                   emb,                # (n_obs, d) current embedding
+                   device='cpu') -> tuple:
+    "(targets, anchored): each cell's weighted mean embedding of its anchor partners (both directions) and whether it has any."
+    n = len(emb)
+    A = sp.csr_matrix((np.r_[w, w].astype(np.float64), (np.r_[i, j], np.r_[j, i])), shape=(n, n))
+    deg = np.asarray(A.sum(1)).ravel()
+    t = sp.diags(1 / np.where(deg > 0, deg, 1)) @ (A @ np.asarray(emb, np.float64))
+    return torch.as_tensor(t, dtype=torch.float32, device=device), torch.as_tensor(deg > 0, device=device)
+
+@register_head('anchor_pull')
+class AnchorPullHead(Head):
+    "Pull each anchored target-only cell toward the (detached) mean embedding of its anchor partners, refreshed by the bridge."
+    gather = False   # per-cell targets indexed by the batch's global cell indices
+    def __init__(self, provider:str='bridge',     # name of the provider with `targets` / `anchored` (a `LinkAnchors`)
+                 cells:str='target_only'):        # 'target_only' (the moving side) or 'all' anchored cells
+        super().__init__()
+        check_choice('heads.anchor_pull.cells', cells, ('target_only', 'all'))
+        self.provider, self.cells, self.needs = str(provider), cells, (str(provider),)
+    @classmethod
+    def from_registry(cls, registry, **params): return cls(**params)
+
+    def forward(self, z, ctx):
+        p = ctx.providers.get(self.provider)
+        if p is None or not hasattr(p, 'anchored'): raise InputError(f"heads.anchor_pull: params.provider={self.provider!r} must be a link_anchors bridge (bridge.method: link_anchors).")
+        if p.targets is None: raise InputError("heads.anchor_pull: the bridge holds no anchor targets; set bridge.refresh >= 1 (they are rebuilt from the current embedding).")
+        idx = ctx.batch.index.to(p.anchored.device).long()
+        ok = p.anchored[idx] & (p.target_only[idx] if self.cells == 'target_only' else True)
+        if not bool(ok.any()): return z.sum() * 0, {'n_cells': 0.}
+        t = p.targets[idx[ok]].to(z.device, z.dtype)
+        loss = ((z[ok.to(z.device)] - t) ** 2).sum(1).mean()
+        return loss, {'n_cells': float(ok.sum())}
 
 # %% ../nbs/api/23_links.ipynb #ebbdd7ff
 def _rows(x, idx):
@@ -241,17 +315,30 @@ class LinkActivityHead(Head):
     def __init__(self, links:FeatureLinks,      # from `feature_links(...)`
                  cells:str='target_only',       # 'target_only' (cells without the source) or 'all' target cells
                  detach:bool=True,              # stop the gradient through the source encoder (the teacher)
+                 calibrate:bool=False,          # rescale the activity per feature to the source cells' mean composition
+                 scale=None,                    # (p_source,) per-feature factors on the activity; None: 1, or `activity_calibration`
                 ):
         super().__init__()
         check_choice('heads.link_activity.cells', cells, ('target_only', 'all'))
         self.source, self.target, self.cells, self.detach = links.source, links.target, cells, bool(detach)
         self.register_buffer('lt', links.torch(), persistent=False)   # (p_target, p_source)
+        p = links.matrix.shape[0]
+        if calibrate and scale is None: raise InputError("heads.link_activity.calibrate: the factors are computed from the data; build the head with LinkActivityHead.from_registry(registry, links=..., calibrate=True) (the config does).")
+        sc = np.ones(p, np.float32) if scale is None else np.asarray(scale, np.float32).reshape(-1)
+        if len(sc) != p or not np.isfinite(sc).all() or (sc < 0).any(): raise InputError(f"heads.link_activity.scale: expected {p} finite factors >= 0, one per {links.source} feature.")
+        self.register_buffer('scale', torch.as_tensor(sc), persistent=False)
+
+    @classmethod
+    def from_registry(cls, registry, **params):
+        "The head, with `activity_calibration` factors of the registry's cells when `calibrate`."
+        if params.get('calibrate') and params.get('scale') is None: params['scale'] = activity_calibration(registry, params['links'])
+        return cls(**params)
 
     def activity(self, x) -> torch.Tensor:
         "(n, p_source) dense gene activity of target rows x (dense or sparse)."
         lt = self.lt.to(x.device)
-        if x.layout == torch.strided: return torch.sparse.mm(lt.t(), x.t().float()).t()
-        return torch.sparse.mm(x.to_sparse_coo().float(), lt).to_dense()
+        a = torch.sparse.mm(lt.t(), x.t().float()).t() if x.layout == torch.strided else torch.sparse.mm(x.to_sparse_coo().float(), lt).to_dense()
+        return a * self.scale.to(a.device)
 
     def forward(self, z, ctx):
         b, ex, model = ctx.batch, ctx.out.extra, ctx.model
