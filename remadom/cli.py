@@ -109,10 +109,7 @@ def _streams(args) -> bool:
 def _stream_out(path:Path, overwrite:bool) -> Path:
     "The Zarr output, refused before any work like `_free` (and, when replacing, only a store remadom wrote)."
     from remadom.stream import _check_out
-    check_folder(path.parent, 'output folder')
-    if path.exists() and not overwrite:
-        raise InputError(f"{path} already exists; pass --overwrite to replace it (or --out FILE.zarr to write elsewhere).")
-    return _check_out(path, overwrite)
+    return _check_out(_free(path, overwrite), overwrite)
 
 def _chunk(args) -> int: return 4096 if getattr(args, 'chunk_size', None) is None else args.chunk_size
 
