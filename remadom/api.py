@@ -119,6 +119,8 @@ def _fit(self:Remadom, epochs:int|None=None, run_dir:str|Path|None=None, resume_
     if epochs is not None: ov['train.epochs'] = epochs
     if run_dir is not None: ov['logging.run_dir'] = str(run_dir)
     if ov: self.config = load_config(self.config, ov)
+    if self.config.train.epochs == 'auto':   # scvi-tools' rule from the number of cells; the number goes into config.resolved.yaml
+        self.config = load_config(self.config, {'train.epochs': self.config.train.resolve_epochs(self.registry.n_obs)})
     c = self.config
     t, o = c.train, c.optim
     if self.registry.n_obs < 2: raise InputError(f"fit: the data hold {self.registry.n_obs} cell; training needs at least 2 (more in practice).")

@@ -54,12 +54,18 @@ def _number(path, v, tp):
         return int(x)
     return float(x)
 
+def _numeric(s:str) -> bool:
+    try: float(s.strip()); return True
+    except ValueError: return False
+
 def _convert(path:str, v, tp):
     "`v` as type `tp` (int, float, bool, str, X|None, list[X], dict[str, X], dict, a section), or `InputError` naming `path`."
     o, a = get_origin(tp), get_args(tp)
     if o in (Union, UnionType):
         if v is None and type(None) in a: return None
-        return _convert(path, v, next(x for x in a if x is not type(None)))
+        alts = [x for x in a if x is not type(None)]
+        if str in alts and isinstance(v, str) and not _numeric(v): return v       # e.g. int|str: 5, '5' or 'auto'
+        return _convert(path, v, alts[0])
     if is_dataclass(tp): return tp.from_dict(v, path)
     if tp is Any: return copy.deepcopy(v)
     if o is list or tp is list:
@@ -341,7 +347,7 @@ class EarlyStoppingConfig(_Section):
 @dataclass
 class TrainConfig(_Section):
     "Training loop settings."
-    epochs: int = _f(200, ge=1)          # maximum number of epochs
+    epochs: int|str = 'auto'             # maximum number of epochs, or 'auto': scvi-tools' rule min(round(20000 / n_cells * 400), 400)
     batch_size: int = _f(256, ge=1)      # cells per mini-batch
     kl_warmup_epochs: int = _f(20, ge=0) # epochs of the linear KL warm-up (0: none)
     kl_max: float = _f(1., ge=0)         # KL weight after warm-up
@@ -359,7 +365,15 @@ class TrainConfig(_Section):
         W = self.kl_warmup_epochs
         return self.kl_max if W == 0 else self.kl_max * min(1., max(epoch, 0) / W)
 
+    def resolve_epochs(self, n_cells:int) -> int:
+        "The maximum number of epochs for `n_cells` cells: `epochs` itself, or the 'auto' rule."
+        from remadom.model import default_epochs
+        return default_epochs(n_cells) if self.epochs == 'auto' else self.epochs
+
     def _validate(self, path):
+        if self.epochs != 'auto' and not (isinstance(self.epochs, int) and self.epochs >= 1):
+            raise InputError(f"{_join(path, 'epochs')}={self.epochs!r} must be an integer >= 1 or 'auto' "
+                             f"(scvi-tools' rule from the number of cells).")
         es = self.early_stopping
         if es.enabled and es.monitor.startswith('val') and self.val_fraction == 0:
             raise InputError(f"{_join(path, 'early_stopping.monitor')}={es.monitor!r} needs validation cells but {_join(path, 'val_fraction')}=0; "
@@ -395,7 +409,7 @@ class Config(_Section):
         if not re.fullmatch(r'[A-Za-z0-9._-]+', self.name):
             raise InputError(f"name={self.name!r} may only use letters, digits, '.', '_' and '-' (it names the run).")
         h = self.optim.scheduler.horizon
-        if h is not None and h < self.train.epochs:
+        if h is not None and self.train.epochs != 'auto' and h < self.train.epochs:
             raise InputError(f"optim.scheduler.horizon={h} is below train.epochs={self.train.epochs}; the cosine would rise "
                              f"again after it: set it >= train.epochs (the final epoch count) or null.")
         mods = self.data.modalities

@@ -225,7 +225,7 @@ def map_query(reference,                 # a trained `remadom.api.Remadom` (not 
     if trainable:
         t = c.train
         if t.threads is not None: torch.set_num_threads(t.threads)
-        epochs = min(default_epochs(qreg.n_obs), t.epochs) if epochs is None else epochs
+        epochs = min(default_epochs(qreg.n_obs), t.resolve_epochs(qreg.n_obs)) if epochs is None else epochs
         bs = batch_size or t.batch_size
         dl = make_loader(qreg, batch_size=bs, shuffle=True, seed=seed, sparse=_sparse(qreg), drop_last=qreg.n_obs % bs == 1 and qreg.n_obs > 1)
         tr = Trainer(_Frozen(module), dl, None, epochs=epochs, lr=lr, weight_decay=weight_decay, clip_grad=c.optim.clip_grad or None,
