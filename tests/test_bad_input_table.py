@@ -78,7 +78,7 @@ L = lambda **ov: (lambda ctx: load_config(CFG, ov))
 
 API = [
     # config (through load_config, as Remadom(config=...) and `remadom train --config` do)
-    ('config epochs 0', L(**{'train.epochs': 0}), InputError, r"train\.epochs=0 is out of range"),
+    ('config epochs 0', L(**{'train.epochs': 0}), InputError, r"train\.epochs=0 must be an integer >= 1 or 'auto'"),
     ('config epochs typo', L(**{'train.epohcs': 3}), InputError, r"train\.epohcs.*Did you mean 'train\.epochs'"),
     ('config lr negative', L(**{'optim.lr': -1}), InputError, r"optim\.lr=-1"),
     ('config scheduler typo', L(**{'optim.scheduler.name': 'cosin'}), InputError, r"optim\.scheduler\.name='cosin'.*Did you mean 'cosine'"),
