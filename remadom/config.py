@@ -150,7 +150,7 @@ class ModalityConfig(_Section):
 @dataclass
 class DataConfig(_Section):
     "Where the data come from and which obs columns hold batches, datasets, time and labels."
-    path: str|None = None        # an .h5mu or .h5ad file (relative to the working directory)
+    path: str|None = None        # an .h5mu or .h5ad file, or a manifest of shards (.yaml/.yml/.json; relative to the working directory)
     example: str|None = None     # or the name of a bundled real example, one of `remadom.data.EXAMPLES`
     modalities: dict[str, ModalityConfig] = _f({})  # name -> spec; empty: every modality of the data, with kind defaults
     batch_key: str|None = None   # obs column of batches (decoders and heads condition on it)
@@ -162,8 +162,8 @@ class DataConfig(_Section):
 
     def _validate(self, path):
         if self.example is not None: check_choice(_join(path, 'example'), self.example, example_names())
-        if self.path is not None and Path(self.path).suffix not in ('.h5mu', '.h5ad'):
-            raise InputError(f"{_join(path, 'path')}={self.path!r} must be an .h5mu or .h5ad file.")
+        if self.path is not None and Path(self.path).suffix not in ('.h5mu', '.h5ad', '.yaml', '.yml', '.json'):
+            raise InputError(f"{_join(path, 'path')}={self.path!r} must be an .h5mu or .h5ad file, or a manifest of shards (.yaml, .yml or .json).")
         for k in ('batch_key', 'dataset_key', 'time_key', 'label_key'):
             if getattr(self, k) == '': raise InputError(f"{_join(path, k)} is empty; give an obs column name or null.")
         for name, m in self.modalities.items():
@@ -181,7 +181,7 @@ class DataConfig(_Section):
         "Raise unless exactly one of `path`/`example` is set and the file exists (when data are not passed in Python)."
         if (self.path is None) == (self.example is None):
             what = 'both data.path and data.example are set; keep one' if self.path else 'no data: set data.path or data.example'
-            raise InputError(f"{what} (data.path: an .h5mu/.h5ad file; data.example: one of {example_names()}), "
+            raise InputError(f"{what} (data.path: an .h5mu/.h5ad file or a manifest; data.example: one of {example_names()}), "
                              f"or pass the data in Python.")
         if self.path is not None and not Path(self.path).exists():
             raise InputError(f"data.path={self.path!r} does not exist (relative paths are read from {os.getcwd()}).")
