@@ -139,3 +139,13 @@ def test_two_processes_on_manifest_follow_one_on_concat(shards, tmp_path):
         a, b = [r[key] for r in two['rows']], [r[key] for r in one['rows']]
         assert max(abs(x - y) / max(abs(y), 1e-8) for x, y in zip(a, b)) < 1e-5, (key, a, b)
     assert one['rows'][-1]['train_loss'] < one['rows'][0]['train_loss']
+
+
+def test_example_manifest_over_bundled_files():
+    "configs/manifests/teaseq.yaml: the TEA-seq RNA + ADT file and the ADT-only query file as two studies, backed."
+    m = read_data(ROOT/'configs'/'manifests'/'teaseq.yaml')
+    assert (m.n_obs, m['rna'].n_obs, m['adt'].n_obs) == (1262 + 5048, 1262, 6310)
+    assert type(m['adt'].X).__name__ == 'ShardStack' and m['adt'].X.isbacked and 'measured' not in m['adt'].varm  # same ADT panel
+    r = register(m, batch_key='batch', dataset_key='study')
+    assert set(r.covariates['dataset'].categories) == {'teaseq_train', 'teaseq_test'}
+    assert int(r.masks['rna'].sum()) == 1262 and bool(r.masks['adt'].all())
