@@ -4,7 +4,7 @@ Splits a bundled file (default SNARE-seq2, 10,309 nuclei, 1,677 genes + 25,734 A
 .h5mu files in `--dir` with a manifest (`backed: true`), then, in a fresh process each and alternating `--repeats`
 times: `memory` reads the file into memory and trains through the TensorLoader; `manifest` opens the manifest and
 trains through the BackedLoader with chunks of `--chunk` cells (so a chunk never holds a whole shard). Each child
-prints its peak RSS (`ru_maxrss`), its RSS after `register()` and the time per step. Not a test.
+prints its peak RSS (`VmHWM`: ru_maxrss would carry over the parent's peak across fork + exec), its RSS after `register()` and the time per step. Not a test.
 
     OMP_NUM_THREADS=1 python scripts/bench_manifest.py --shards 3 --epochs 1 --chunk 2048
     OMP_NUM_THREADS=1 python scripts/bench_manifest.py --simulate 60000 --max-steps 60 --repeats 2
@@ -13,7 +13,7 @@ import argparse, json, os, subprocess, sys, tempfile
 from pathlib import Path
 
 CHILD = r'''
-import json, resource, sys, time
+import json, sys, time
 import torch
 torch.set_num_threads(1)
 from remadom.data import read_data, load_example, register
@@ -21,7 +21,7 @@ from remadom.data.loader import TensorLoader, BackedLoader
 from remadom.model import MosaicVAE
 from remadom.train import Trainer
 what, src, epochs, chunk, batch, run, max_steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6], int(sys.argv[7])
-def vmrss(): return int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0]) // 1024
+def vmrss(k='VmRSS'): return int(open('/proc/self/status').read().split(k + ':')[1].split()[0]) // 1024
 data = (read_data(src) if src.endswith('.h5mu') else load_example(src)) if what == 'memory' else read_data(src)
 reg = register(data, batch_key='batch', chunk_size=chunk)
 reg_mb = vmrss()
@@ -32,7 +32,7 @@ model = MosaicVAE.from_registry(reg, n_latent=16, hidden=(128,))
 t = Trainer(model, L, None, epochs=epochs, lr=2e-3, run_dir=run, progress_bar=False, seed=0, max_steps=max_steps or None)
 t0 = time.process_time(); w0 = time.time(); t.fit()
 print('RESULT ' + json.dumps(dict(what=what, matrix=type(reg.matrices['rna']).__name__, register_mb=reg_mb,
-      peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, s_step=(time.time() - w0) / t.step,
+      peak_mb=vmrss('VmHWM'), s_step=(time.time() - w0) / t.step,
       cpu_s_step=(time.process_time() - t0) / t.step, steps=t.step, loss=t.history['rows'][-1]['train_loss'])))
 '''
 
