@@ -11,6 +11,7 @@ from pathlib import Path
 import remadom
 from ..core import InputError, closest
 from .registry import register, Registry, Covariate, union_studies
+from .manifest import read_manifest, open_manifest, write_manifest, MANIFEST_SUFFIXES
 
 # %% auto #0
 __all__ = ['EXAMPLES', 'data_dir', 'example_path', 'read_data', 'load_example', 'example_names']
@@ -40,13 +41,17 @@ def example_path(name:str) -> Path:
         raise InputError(f"example {name!r} is unknown; choose one of {sorted(EXAMPLES)}.{closest(name, EXAMPLES)}")
     return data_dir()/EXAMPLES[name]
 
-def read_data(path,                  # an .h5mu (MuData) or .h5ad (AnnData) file
-              backed:bool=False,     # open read-only backed instead of loading into memory
+def read_data(path,                  # an .h5mu (MuData) or .h5ad (AnnData) file, or a data manifest (.yaml/.yml/.json)
+              backed:bool=False,     # open read-only backed instead of loading into memory (a manifest's shards: unless they say)
               field:str='path'):     # the argument or config key named in errors
-    "Read a MuData (`.h5mu`) or AnnData (`.h5ad`) file, with errors that name `field`."
+    "Read a MuData (`.h5mu`), an AnnData (`.h5ad`) or the shards of a manifest (as one MuData), with errors that name `field`."
     p = Path(path)
     if not p.exists(): raise InputError(f"{field}={str(p)!r} does not exist.")
-    if p.suffix not in ('.h5mu', '.h5ad'): raise InputError(f"{field}={str(p)!r}: expected an .h5mu or .h5ad file.")
+    if p.suffix in MANIFEST_SUFFIXES:
+        if p.is_dir(): raise InputError(f"{field}={str(p)!r} is a folder; pass the manifest file.")
+        try: return open_manifest(p, backed=backed)
+        except InputError as e: raise InputError(f"{field}={str(p)!r}: {e}") from None
+    if p.suffix not in ('.h5mu', '.h5ad'): raise InputError(f"{field}={str(p)!r}: expected an .h5mu or .h5ad file, or a data manifest (.yaml, .yml, .json).")
     if p.is_dir(): raise InputError(f"{field}={str(p)!r} is a folder; pass the {p.suffix} file.")
     try:
         if p.suffix == '.h5mu':

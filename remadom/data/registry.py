@@ -331,6 +331,19 @@ def _spec_for(name, modalities, reference):
     opts = dict((modalities or {}).get(name) or {})
     return make_spec(name, **opts)
 
+def _take_vars(adata, names):
+    "`adata[:, names]`; lazily (nothing read) when its matrices are lazy stacks with `take_columns` (a data manifest's `ShardStack`)."
+    mats = [adata.X] + list(adata.layers.values())
+    if not any(hasattr(m, 'take_columns') for m in mats): return adata[:, names]
+    j = adata.var_names.get_indexer(pd.Index(names))
+    cut = lambda m: None if m is None else m.take_columns(j) if hasattr(m, 'take_columns') else m[:, j]
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        out = ad.AnnData(cut(adata.X), obs=adata.obs, var=adata.var.iloc[j], layers={k: cut(v) for k, v in adata.layers.items()} or None,
+                         uns=dict(adata.uns))
+    for k, v in adata.varm.items(): out.varm[k] = v.iloc[j] if isinstance(v, pd.DataFrame) else np.asarray(v)[j]
+    return out
+
 def _align_features(name, adata, spec, ref:Registry|None):
     "Keep the reference's feature order; refuse missing features."
     if ref is None or spec.layer.startswith('obsm:'): return adata
@@ -339,14 +352,14 @@ def _align_features(name, adata, spec, ref:Registry|None):
     missing = want.difference(adata.var_names)
     if len(missing): raise InputError(f"modality {name!r}: {len(missing)} features of the reference are missing (e.g. {list(missing[:3])}); "
                                       f"the data must have the features the model was trained on.")
-    return adata[:, want]
+    return _take_vars(adata, want)
 
 def _keep_features(name, adata, keep):
     keep = pd.Index([str(k) for k in keep])
     missing = keep.difference(adata.var_names)
     if len(missing): raise InputError(f"features.{name}: {len(missing)} names are not var_names of modality {name!r} (e.g. {list(missing[:3])}).")
     if keep.has_duplicates: raise InputError(f"features.{name} lists a feature twice (e.g. {list(keep[keep.duplicated()][:3])}).")
-    return adata[:, keep]
+    return _take_vars(adata, keep)
 
 def register(data,                     # MuData, dict of AnnData (or lists of AnnData) per modality, or one AnnData
              modalities:dict|None=None, # name -> spec options (kind, likelihood, layer, transform, decoder options); default: all, by name
