@@ -85,7 +85,6 @@ def test_fit_from_manifest_and_cli_embed(shards, tmp_path):
     np.testing.assert_allclose(e['z'], m.get_latent(key=None), atol=1e-5)   # the CLI, reading the manifest again, embeds as the fitted model
 
 
-@pytest.mark.xfail(strict=True, reason="30_config's DataConfig refuses a data.path that is not .h5mu/.h5ad; remove this mark when it takes manifests")
 def test_config_data_path_manifest(shards, tmp_path):
     from remadom.api import Remadom
     cfg = {**CONFIG, 'data': {**CONFIG['data'], 'path': str(shards/'cite.yaml')}, 'logging': {'progress_bar': False, 'run_dir': str(tmp_path/'r')}}
