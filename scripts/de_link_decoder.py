@@ -7,6 +7,11 @@ the cells of a batch that have the protein panel but not the RNA, the decoded RN
 with that protein across those cells: loss = mean over links of 1 - Pearson(log(1 + decoded h_g), log(1 + protein_p
 per 10^4 of the cell's ADT counts)). z is detached: only the decoder learns from it.
 
+Measured (100 epochs, every B cell's RNA hidden; ranks among the genes up in the imputed B cells): without the head
+MS4A1 312 / not up / 311 (seeds 0, 1, 2), CD79A 333 / 307 / 161; weight 10: MS4A1 13 / 49 / 31, CD79A 178 / 139 / 131,
+CD19 11 / 1 / 5, CD79B 17 / 14 / 43, Spearman of the unlinked genes' LFCs with the measured model's -0.03 / 0.01 / -0.11;
+seed 0, weights 3 / 30 / 100: MS4A1 14 / 17 / 30.
+
 usage: OMP_NUM_THREADS=1 python scripts/de_link_decoder.py [--seeds 0] [--weights 0 10 100] [--epochs 100]
 """
 import argparse, json, os, sys, tempfile
