@@ -78,6 +78,8 @@ def normalized_samples(module,                # a trained `MosaicVAE`
     return torch.cat(out, 1)
 
 # %% ../nbs/api/50_de.ipynb #1daed435
+_ZERO_COUNTS = 0.01          # a group's mean raw count below which a feature counts as not expressed in it (scvi-tools' threshold_counts)
+
 def _pairs(h1:torch.Tensor, h2:torch.Tensor, n_pairs:int, g:torch.Generator):
     "`n_pairs` random rows of the flattened samples of each group: (n_pairs, p) each."
     a, b = h1.reshape(-1, h1.shape[-1]), h2.reshape(-1, h2.shape[-1])
@@ -91,54 +93,77 @@ def _fdr(p:np.ndarray, target:float) -> np.ndarray:
     out = np.zeros(len(p), bool); out[order[:n]] = True
     return out
 
+def _pseudocount(a:torch.Tensor, b:torch.Tensor, zero1, zero2, q:float=0.9, floor:float=0.01) -> float:
+    "The q-quantile, over the features a group does not express, of their largest sampled h in that group (max over groups)."
+    eps = [np.quantile(s.max(0).values.numpy()[np.asarray(z, bool)], q) for s, z in ((a, zero1), (b, zero2))
+           if z is not None and np.asarray(z, bool).any()]
+    return float(max([floor] + eps))
+
+def _delta(lfc_means:np.ndarray, seed:int=0, coef:float=0.6, floor:float=0.1) -> float:
+    "coef times the mean |mean| of the outer two components of a 3-component Gaussian mixture of the features' mean LFCs."
+    from sklearn.mixture import GaussianMixture
+    m = np.sort(GaussianMixture(3, random_state=seed).fit(lfc_means[:, None]).means_.ravel())
+    return float(max(floor, coef * np.abs(m[[0, -1]]).mean()))
+
 def de_from_samples(h1:torch.Tensor,     # (n_samples, n_cells1, p) samples of group 1
                     h2:torch.Tensor,     # (n_samples, n_cells2, p) samples of group 2
                     features=None,       # (p,) feature names (index of the table)
                     mode:str='change',   # 'change' (LFC, P(|LFC| > delta)) or 'vanilla' (P(h1 > h2))
-                    delta:float=0.25,    # log2 fold change that counts as a change ('change' mode)
-                    pseudocount:float=0.01, # epsilon added before the log2, in units of h
+                    delta:float|None=0.25, # log2 fold change that counts as a change ('change'); None: estimated from the LFCs
+                    pseudocount:float|None=None, # epsilon added before the log2, in units of h; None: estimated (needs zero1/zero2)
+                    zero1=None,          # (p,) bool: features group 1 does not express (observed), for the pseudocount estimate
+                    zero2=None,          # (p,) bool: the same for group 2
+                    sort_by:str='proba_de', # 'proba_de' (P(DE) to 0.01, then |lfc_bound|) or 'lfc_bound'
                     n_pairs:int=5000,    # random pairs of samples
                     alpha:float=0.05,    # 1 - level of the LFC credible interval
                     fdr_target:float=0.05, # posterior expected FDR of the `is_de_fdr` set
                     seed:int=0,
                    ) -> pd.DataFrame:
     "A ranked DataFrame of one row per feature: probabilities, Bayes factor, mean scales and (change mode) LFC summaries."
-    check_choice('mode', mode, ('change', 'vanilla'))
+    check_choice('mode', mode, ('change', 'vanilla')); check_choice('sort_by', sort_by, ('proba_de', 'lfc_bound'))
     if h1.shape[-1] != h2.shape[-1]: raise InputError(f"h1 has {h1.shape[-1]} features and h2 {h2.shape[-1]}; decode the same modality.")
-    if delta < 0 or not 0 < alpha < 1 or pseudocount <= 0: raise InputError("need delta >= 0, 0 < alpha < 1 and pseudocount > 0.")
+    if (delta is not None and delta < 0) or not 0 < alpha < 1 or (pseudocount is not None and pseudocount <= 0):
+        raise InputError("need delta >= 0 (or None), 0 < alpha < 1 and pseudocount > 0 (or None).")
     g = torch.Generator().manual_seed(int(seed))
     a, b = _pairs(h1.float(), h2.float(), int(n_pairs), g)
+    eps = _pseudocount(a, b, zero1, zero2) if pseudocount is None else float(pseudocount)
     tiny = 1. / (n_pairs + 1)                                    # keeps the Bayes factor finite
     df = pd.DataFrame(index=pd.Index(np.arange(h1.shape[-1]) if features is None else np.asarray(features), name='feature'))
     df['scale1'], df['scale2'] = h1.float().mean((0, 1)).numpy(), h2.float().mean((0, 1)).numpy()
+    r = torch.log2(a + eps) - torch.log2(b + eps)                # (n_pairs, p) posterior LFC
     if mode == 'vanilla':
         p = (a > b).float().mean(0).clamp(tiny, 1 - tiny).numpy()
         df['proba_m1'], df['proba_m2'] = p, 1 - p
         df['bayes_factor'] = np.log(p) - np.log1p(-p)
-        df['lfc_mean'] = (torch.log2(a + pseudocount) - torch.log2(b + pseudocount)).mean(0).numpy()
-        return df.sort_values('bayes_factor', ascending=False, kind='stable')
-    r = torch.log2(a + pseudocount) - torch.log2(b + pseudocount)   # (n_pairs, p) posterior LFC
-    p = (r.abs() > delta).float().mean(0).clamp(tiny, 1 - tiny).numpy()
+        df['lfc_mean'] = r.mean(0).numpy()
+        df = df.sort_values('bayes_factor', ascending=False, kind='stable')
+        df.attrs.update(pseudocount=eps); return df
+    d = _delta(r.mean(0).numpy(), seed) if delta is None else float(delta)
+    p = (r.abs() > d).float().mean(0).clamp(tiny, 1 - tiny).numpy()
     q = torch.quantile(r, torch.tensor([alpha / 2, 0.5, 1 - alpha / 2]), dim=0).numpy()
     df['proba_de'], df['proba_not_de'] = p, 1 - p
     df['bayes_factor'] = np.log(p) - np.log1p(-p)
     df['lfc_mean'], df['lfc_median'], df['lfc_std'] = r.mean(0).numpy(), q[1], r.std(0).numpy()
     df['lfc_lo'], df['lfc_hi'] = q[0], q[2]
+    df['lfc_bound'] = np.where(q[0] > 0, q[0], np.where(q[2] < 0, q[2], 0.))   # credible bound nearest 0; 0 if the interval holds 0
     df['is_de_fdr'] = _fdr(p, fdr_target)
-    key = np.lexsort((-df['lfc_median'].abs().to_numpy(), -np.round(p, 2)))  # by P(DE) to 0.01 (its MC error), then |LFC|
-    return df.iloc[key]
+    keys = (-df['lfc_median'].abs().to_numpy(), -df['lfc_bound'].abs().to_numpy())
+    key = np.lexsort(keys + ((-np.round(p, 2),) if sort_by == 'proba_de' else ()))  # P(DE) to 0.01 (its MC error), then |bound|, |median|
+    df = df.iloc[key]
+    df.attrs.update(pseudocount=eps, delta=d)
+    return df
 
 # %% ../nbs/api/50_de.ipynb #168ff50d
 def _observed(registry, target:str, idx:np.ndarray, library:float) -> tuple:
-    "(mean counts per `library`, nonzero fraction, n measured) over the cells of `idx` that measured `target`."
+    "(mean counts per `library`, nonzero fraction, mean raw counts, n measured) over the cells of `idx` that measured `target`."
     rows = registry.rows[target][idx]; rows = rows[rows >= 0]
     p = registry.specs[target].n_features
-    if not len(rows): return np.full(p, np.nan), np.full(p, np.nan), 0
+    if not len(rows): return np.full(p, np.nan), np.full(p, np.nan), None, 0
     x = registry.matrices[target][np.sort(rows)]
     x = sp.csr_matrix(x) if sp.issparse(x) else np.asarray(x, dtype=np.float64)
     lib = np.asarray(x.sum(1)).ravel(); lib[lib == 0] = 1
     norm = sp.diags(library / lib) @ x if sp.issparse(x) else x * (library / lib)[:, None]
-    return np.asarray(norm.mean(0)).ravel(), np.asarray((x > 0).mean(0)).ravel(), len(rows)
+    return np.asarray(norm.mean(0)).ravel(), np.asarray((x > 0).mean(0)).ravel(), np.asarray(x.mean(0)).ravel(), len(rows)
 
 def differential(model,                # a trained `Remadom` (anything with `.module` and `.registry`)
                  group1,               # cells of group 1: bool mask, int indices or obs names
@@ -146,12 +171,13 @@ def differential(model,                # a trained `Remadom` (anything with `.mo
                  modality:str|None=None, # modality to test; None: the first of the model
                  use=None,             # modalities to encode from (default: all a cell has)
                  mode:str='change',    # 'change' or 'vanilla'
-                 delta:float=0.25,     # log2 fold change threshold ('change')
+                 delta:float|None=0.25, # log2 fold change threshold ('change'); None: estimated from the LFCs
                  n_samples:int=10,     # posterior draws per cell
                  max_cells:int=500,    # at most this many cells per group (random subset)
                  n_pairs:int=5000,     # random pairs of samples
                  library=1e4,          # fixed library L (number) or 'median'
-                 pseudocount:float=0.01, # added to h before log2
+                 pseudocount:float|None=None, # added to h before log2; None: estimated from the features a group does not express
+                 sort_by:str='proba_de', # 'proba_de' or 'lfc_bound' (see `de_from_samples`)
                  alpha:float=0.05,     # 1 - level of the LFC credible interval
                  fdr_target:float=0.05,
                  seed:int=0,
@@ -167,13 +193,14 @@ def differential(model,                # a trained `Remadom` (anything with `.mo
     kw = dict(use=use, n_samples=n_samples, library=library)
     h1 = normalized_samples(module, reg, s1, modality, seed=seed, **kw)
     h2 = normalized_samples(module, reg, s2, modality, seed=seed + 1, **kw)
-    df = de_from_samples(h1, h2, reg.var_names[modality], mode=mode, delta=delta, pseudocount=pseudocount,
-                         n_pairs=n_pairs, alpha=alpha, fdr_target=fdr_target, seed=seed)
     L = float(library) if library != 'median' else 1e4
-    for j, idx in (('1', i1), ('2', i2)):
-        m, nz, n = _observed(reg, modality, idx, L)
-        obs = pd.DataFrame({f'raw_norm_mean{j}': m, f'non_zeros_proportion{j}': nz}, index=reg.var_names[modality])
-        df = df.join(obs)
+    obs = {j: _observed(reg, modality, idx, L) for j, idx in (('1', i1), ('2', i2))}
+    zero = {j: None if o[2] is None else o[2] < _ZERO_COUNTS for j, o in obs.items()}   # None: not measured in the group
+    df = de_from_samples(h1, h2, reg.var_names[modality], mode=mode, delta=delta, pseudocount=pseudocount, zero1=zero['1'], zero2=zero['2'],
+                         sort_by=sort_by, n_pairs=n_pairs, alpha=alpha, fdr_target=fdr_target, seed=seed)
+    att = dict(df.attrs)
+    for j, (m, nz, _, n) in obs.items():
+        df = df.join(pd.DataFrame({f'raw_norm_mean{j}': m, f'non_zeros_proportion{j}': nz}, index=reg.var_names[modality]))
         df[f'n_measured{j}'] = n
-    df.attrs.update(modality=modality, mode=mode, use=use, n_cells1=len(i1), n_cells2=len(i2))
+    df.attrs.update(att, modality=modality, mode=mode, use=use, n_cells1=len(i1), n_cells2=len(i2))
     return df
