@@ -14,7 +14,7 @@ import anndata as ad
 from ..core import InputError, closest, KIND_ALIASES
 
 # %% auto #0
-__all__ = ['preprocess_rna', 'select_hvg', 'preprocess_atac', 'preprocess_adt', 'preprocess']
+__all__ = ['preprocess_rna', 'hvg_chunked', 'select_hvg', 'preprocess_atac', 'preprocess_adt', 'preprocess']
 
 # %% ../../nbs/api/03_data.preprocess.ipynb #4dc93692
 def _where(layer): return 'adata.X' if layer is None else f"adata.layers[{layer!r}]"
@@ -119,6 +119,102 @@ def preprocess_rna(adata:ad.AnnData,       # RNA modality (cells x genes), raw c
     return _rna(adata, batch, batch_key, n_top_genes, layer, target_sum, key_added, overwrite)
 
 
+
+# %% ../../nbs/api/03_data.preprocess.ipynb #508b11a2
+def _csr_block(b, where:str):
+    "A row block as CSR with sorted indices (a dense block converted), counts checked."
+    b = sp.csr_matrix(b) if not sp.issparse(b) else b.tocsr()
+    _check_counts(b, where)
+    return b
+
+def _hvg_kernels():
+    "numba kernels that add a CSR block's values (and clipped values) into per-batch sums, in row order as scanpy does."
+    import numba
+    @numba.njit(cache=False)
+    def acc(indptr, indices, data, codes, s, s2):
+        for r in range(len(indptr) - 1):
+            b = codes[r]
+            for j in range(indptr[r], indptr[r + 1]):
+                v = data[j]; s[b, indices[j]] += v; s2[b, indices[j]] += v * v
+    @numba.njit(cache=False)
+    def acc_clip(indptr, indices, data, codes, clip, s, s2):
+        for r in range(len(indptr) - 1):
+            b = codes[r]
+            for j in range(indptr[r], indptr[r + 1]):
+                i = indices[j]; e = min(np.float64(data[j]), clip[b, i]); s2[b, i] += e ** 2; s[b, i] += e
+    return acc, acc_clip
+
+def _passes(X, n:int, chunk_size:int, where:str):
+    "Yield (start, CSR block) over the rows of X, `chunk_size` rows per read."
+    for s in range(0, n, chunk_size):
+        yield s, _csr_block(X[s:min(n, s + chunk_size)], where)
+
+def hvg_chunked(X,                         # cells x genes raw counts read by row slices `X[lo:hi]`: backed AnnData X, `anndata.io.sparse_dataset`, ShardStack, or in memory
+                n_top_genes:int=2000,      # number of highly variable genes to flag
+                batch=None,                # (n_obs,) batch of each cell (rank genes within each batch); None: one batch
+                chunk_size:int=8192,       # rows per read: memory is bounded by one block of this many rows
+                var_names=None,            # index of the result; None: 0..n_vars-1
+                span:float=0.3,            # loess span, as scanpy
+                where:str='X',             # name of the matrix in error messages
+               ) -> pd.DataFrame:
+    "scanpy's seurat_v3 HVG table (same columns, same genes) from two chunked passes over the rows of `X`; `X` is never loaded whole."
+    from skmisc.loess import loess
+    n, p = map(int, X.shape)
+    if not isinstance(n_top_genes, (int, np.integer)) or isinstance(n_top_genes, bool) or n_top_genes < 1:
+        raise InputError(f"hvg_chunked: n_top_genes={n_top_genes!r} must be a positive integer.")
+    if not isinstance(chunk_size, (int, np.integer)) or isinstance(chunk_size, bool) or chunk_size < 1:
+        raise InputError(f"hvg_chunked: chunk_size={chunk_size!r} must be a positive integer (rows per read).")
+    if batch is None: levels, codes = np.array([0]), np.zeros(n, np.int64)
+    else:
+        b = pd.Series(np.asarray(batch))
+        if len(b) != n: raise InputError(f"hvg_chunked: batch has {len(b)} entries but {where} has {n} rows; pass one batch per cell.")
+        if b.isna().any(): raise InputError(f"hvg_chunked: batch has {int(b.isna().sum())} missing values; fill them or drop those cells.")
+        levels, codes = np.unique(b.to_numpy(), return_inverse=True)
+    codes, nb = np.asarray(codes, np.int64).ravel(), len(levels)
+    n_b = np.bincount(codes, minlength=nb).astype(np.float64)
+    acc, acc_clip = _hvg_kernels()
+    s, s2 = np.zeros((nb, p)), np.zeros((nb, p))
+    for lo, blk in _passes(X, n, chunk_size, where):          # pass 1: per-batch sums and sums of squares
+        acc(blk.indptr, blk.indices, blk.data, codes[lo:lo + blk.shape[0]], s, s2)
+    def mean_var(s, s2, m):                                   # scanpy's sparse_mean_var_minor_axis + R's n/(n-1)
+        mean = s / m; var = s2 / m - (s / m) ** 2
+        if m != 1: var *= m / (m - 1)
+        return mean, var
+    means, variances = mean_var(s.sum(0), s2.sum(0), n)
+    clip, reg_std, mb = np.zeros((nb, p)), np.zeros((nb, p)), []
+    for k in range(nb):
+        mean, var = mean_var(s[k], s2[k], n_b[k]); mb.append(mean)
+        not_const, est = var > 0, np.zeros(p, dtype=np.float64)
+        try:
+            model = loess(np.log10(mean[not_const]), np.log10(var[not_const]), span=span, degree=2); model.fit()
+        except (ValueError, RuntimeError, ZeroDivisionError, np.linalg.LinAlgError) as e:
+            raise InputError(f"hvg_chunked: n_top_genes={n_top_genes}: seurat_v3 loess fit failed on {int(n_b[k])} cells x {p} genes"
+                             f"{'' if batch is None else f' in batch {levels[k]!r}'} ({type(e).__name__}: {str(e).strip()[:80]}); "
+                             f"use more cells, drop the batch key, or set n_top_genes to null to keep every gene.") from None
+        est[not_const] = model.outputs.fitted_values
+        reg_std[k] = np.sqrt(10 ** est); clip[k] = reg_std[k] * np.sqrt(n_b[k]) + mean
+    c, c2 = np.zeros((nb, p)), np.zeros((nb, p))
+    for lo, blk in _passes(X, n, chunk_size, where):          # pass 2: sums of the clipped values
+        acc_clip(blk.indptr, blk.indices, blk.data, codes[lo:lo + blk.shape[0]], clip, c, c2)
+    norm = np.stack([(1 / ((n_b[k] - 1) * np.square(reg_std[k]))) * ((n_b[k] * np.square(mb[k])) + c2[k] - 2 * c[k] * mb[k])
+                     for k in range(nb)])
+    return _rank_hvg(norm, means, variances, n_top_genes, batch is not None, var_names)
+
+def _rank_hvg(norm, means, variances, n_top_genes, batched:bool, var_names):
+    "scanpy's seurat_v3 ranking: per-batch ranks, median rank over the batches where a gene is in the top, then nbatches."
+    n_top_genes = min(int(n_top_genes), norm.shape[1])
+    ranked = np.argsort(np.argsort(-norm, axis=1), axis=1).astype(np.float32)
+    nbatches = np.sum((ranked < n_top_genes).astype(int), axis=0)
+    ranked[ranked >= n_top_genes] = np.nan
+    median = np.ma.median(np.ma.masked_invalid(ranked), axis=0).filled(np.nan)
+    df = pd.DataFrame({'means': means, 'variances': variances, 'highly_variable_nbatches': nbatches,
+                       'highly_variable_rank': median, 'variances_norm': np.mean(norm, axis=0)},
+                      index=pd.RangeIndex(norm.shape[1]) if var_names is None else pd.Index(var_names))
+    order = df[['highly_variable_rank', 'highly_variable_nbatches']].reset_index(drop=True).sort_values(
+        ['highly_variable_rank', 'highly_variable_nbatches'], ascending=[True, False], na_position='last').index
+    hv = np.zeros(len(df), bool); hv[order[:n_top_genes]] = True
+    df['highly_variable'] = hv
+    return df if batched else df.drop(columns=['highly_variable_nbatches'])
 
 # %% ../../nbs/api/03_data.preprocess.ipynb #906d57d5
 def select_hvg(adata:ad.AnnData) -> ad.AnnData:
