@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import warnings
 import numpy as np, pandas as pd, scipy.sparse as sp
 import anndata as ad
+from anndata.abc import CSRDataset
 from ..core import InputError, closest, make_spec, ModalitySpec, COUNT_LIKELIHOODS
 
 # %% auto #0
@@ -331,15 +332,24 @@ def _spec_for(name, modalities, reference):
     opts = dict((modalities or {}).get(name) or {})
     return make_spec(name, **opts)
 
+def _lazy_x(adata):
+    "X, or a backed CSR X as a one-part `ShardStack` (so selecting features reads nothing; rows are then read in chunks)."
+    X = adata.X
+    if getattr(adata, 'isbacked', False) and isinstance(X, CSRDataset) and not hasattr(X, 'take_columns'):
+        from remadom.data.manifest import ShardStack
+        return ShardStack([(X, None, None)], X.shape[1], ['backed'])
+    return X
+
 def _take_vars(adata, names):
-    "`adata[:, names]`; lazily (nothing read) when its matrices are lazy stacks with `take_columns` (a data manifest's `ShardStack`)."
-    mats = [adata.X] + list(adata.layers.values())
+    "`adata[:, names]`; lazily (nothing read) for a backed CSR X or lazy stacks with `take_columns` (a data manifest's `ShardStack`)."
+    X = _lazy_x(adata)
+    mats = [X] + list(adata.layers.values())
     if not any(hasattr(m, 'take_columns') for m in mats): return adata[:, names]
     j = adata.var_names.get_indexer(pd.Index(names))
     cut = lambda m: None if m is None else m.take_columns(j) if hasattr(m, 'take_columns') else m[:, j]
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        out = ad.AnnData(cut(adata.X), obs=adata.obs, var=adata.var.iloc[j], layers={k: cut(v) for k, v in adata.layers.items()} or None,
+        out = ad.AnnData(cut(X), obs=adata.obs, var=adata.var.iloc[j], layers={k: cut(v) for k, v in adata.layers.items()} or None,
                          uns=dict(adata.uns))
     for k, v in adata.varm.items(): out.varm[k] = v.iloc[j] if isinstance(v, pd.DataFrame) else np.asarray(v)[j]
     return out
