@@ -15,7 +15,9 @@ genes' -0.03 / 0.01 / -0.11. Seed 0, weights 3 / 30 / 100 (prototype): MS4A1 14 
 `--check-full`: the head where no RNA is hidden. The shipped set is itself a mosaic (1,600 cells: 800 paired, 400
 RNA-only, 400 ADT-only), so the head acts there too; on its 800 paired cells (no protein-only cell) the fit must be
 bit-identical with and without the head (embeddings and DE LFCs compared); on the shipped set the marker ranks are
-printed with and without the head.
+printed with and without the head. Measured (seeds 0 / 1 / 2, weight 10): paired fits bit-identical at all three
+seeds; shipped mosaic, without -> with the head: CD79A 2 / 2 / 2 -> 3 / 2 / 2, MS4A1 3 / 7 / 9 -> 2 / 3 / 7, CD19
+88 / 72 / 61 -> 67 / 57 / 57.
 
 usage: OMP_NUM_THREADS=1 python scripts/de_link_decoder.py [--seeds 0 1 2] [--weights 10] [--epochs 100] [--models DIR] [--check-full]
 """
