@@ -7,10 +7,10 @@ Docs: https://remadom.github.io/remadom/api/align.html.md"""
 # %% ../nbs/api/24_align.ipynb #cb1b8a3d
 from __future__ import annotations
 import inspect
-from .core import InputError, HEADS, closest
+from .core import InputError, HEADS, closest, check_choice
 from .graph import KnnGraph
 from .bridges import MnnBridge, SeededBridge, DictionaryBridge, LinearMapBridge
-from .links import LinkAnchors, feature_links
+from .links import LinkAnchors, feature_links, protein_links
 from .data import data_dir
 import remadom.heads
 
@@ -57,9 +57,12 @@ def build_providers(structure:dict,   # the `structure` section as a dict (graph
 LINK_EXAMPLES = {'snareseq2_mouse_mop_gene_region_links': 'snareseq2_mouse_mop_gene_region_links.npz'}
 
 def build_links(links:dict, registry):
-    "`FeatureLinks` of the `links` section (a dict), or None when it names no file."
+    "`FeatureLinks` of the `links` section (a dict), or None when it names no file and no rule."
     from pathlib import Path
     import pandas as pd
+    if links.get('rule') == 'names':
+        for f in ('source', 'target'): check_choice(f'links.{f}', links[f], registry.modalities)
+        return protein_links(registry, protein=links['target'], gene=links['source'])
     if not (links.get('path') or links.get('example')): return None
     if links.get('example'):
         ex = links['example']
@@ -117,5 +120,5 @@ def build_alignment(cfg, registry, device='cpu') -> tuple:
     providers = build_providers(cfg.structure.to_dict(), cfg.bridge.to_dict(), registry, device, links)
     check_wiring(heads, providers)
     if links is not None and not any(_takes_links(type(h)) for h, _ in heads.values()) and not _takes_links(type(providers.get('bridge'))):
-        raise InputError("links is set but nothing reads it; add {name: link_activity} to alignment.heads or bridge.method: link_anchors, or drop the links section.")
+        raise InputError("links is set but nothing reads it; add {name: link_activity} or {name: link_decoder} to alignment.heads or bridge.method: link_anchors, or drop the links section.")
     return heads, providers

@@ -300,16 +300,18 @@ class BridgeConfig(_Section):
 
 @dataclass
 class LinksConfig(_Section):
-    "A feature graph between two modalities (e.g. region -> gene), read by the link_activity head and the link_anchors bridge."
+    "A feature graph between two modalities (e.g. region -> gene, gene -> protein), read by the link_activity and link_decoder heads and the link_anchors bridge."
     path: str|None = None            # an .npz (CSR + two name arrays) or a .csv/.tsv edge list with columns source, target[, weight]
     example: str|None = None         # or a bundled links file: one of `remadom.links.LINK_EXAMPLES`
+    rule: str|None = _f(None, choices=('names',)) # or 'names': gene -> protein links from the two modalities' feature names (`remadom.links.protein_links`; source: the genes, target: the proteins)
     source: str|None = None          # the modality of the links' source names (e.g. rna: genes)
-    target: str|None = None          # the modality of the links' target names (e.g. atac: regions)
+    target: str|None = None          # the modality of the links' target names (e.g. atac: regions, adt: proteins)
 
     def _validate(self, path):
-        if self.path is not None and self.example is not None:
-            raise InputError(f"{_join(path, 'path')} and {_join(path, 'example')} are both set; give one.")
-        if (self.path or self.example) and not (self.source and self.target):
+        given = [k for k in ('path', 'example', 'rule') if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise InputError(f"{' and '.join(_join(path, k) for k in given)} are set together; give one.")
+        if given and not (self.source and self.target):
             raise InputError(f"{_join(path, 'source')} and {_join(path, 'target')} must name the two modalities the links join, e.g. source: rna, target: atac.")
 
 @dataclass

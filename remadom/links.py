@@ -21,7 +21,8 @@ from .bridges import MnnBridge
 # %% auto #0
 __all__ = ['CD_GENES', 'FeatureLinks', 'read_links', 'feature_links', 'gene_activity', 'registry_activity', 'protein_key',
            'match_proteins', 'protein_gene_table', 'protein_links', 'foscttm', 'label_transfer', 'activity_floor',
-           'activity_calibration', 'LinkAnchors', 'anchor_targets', 'AnchorPullHead', 'LinkActivityHead']
+           'activity_calibration', 'LinkAnchors', 'anchor_targets', 'AnchorPullHead', 'LinkActivityHead',
+           'LinkDecoderHead']
 
 # %% ../nbs/api/23_links.ipynb #f1a8d00e
 @dataclass
@@ -359,3 +360,42 @@ class LinkActivityHead(Head):
         loss = ((s_mu - t_mu) ** 2).sum(1).mean()
         cos = torch.nn.functional.cosine_similarity(s_mu.detach(), t_mu.detach(), dim=1).mean()
         return loss, {'n_cells': float(len(idx)), 'cos': float(cos)}
+
+# %% ../nbs/api/23_links.ipynb #22cbe547
+def _pearson_cols(a, b, eps:float=1e-6):
+    "(p,) Pearson correlation of each column of a with the same column of b (both (n, p)) over the rows."
+    a = a - a.mean(0); b = b - b.mean(0)
+    return (a * b).sum(0) / (a.norm(dim=0) * b.norm(dim=0) + eps)
+
+@register_head('link_decoder')
+class LinkDecoderHead(Head):
+    "Cells measuring the target but not the source: each linked source feature's decoded mean should follow its target feature across the batch."
+    gather = False   # a per-batch correlation that reads the batch's counts: under DDP each rank scores its own cells
+    def __init__(self, links:FeatureLinks,      # from `feature_links(...)` or `protein_links(...)`: source is decoded, target measured
+                 cells:str='target_only',       # 'target_only' (cells without the source) or 'all' target cells
+                 min_cells:int=8,               # fewer such cells in a batch: the term is 0
+                 scale:float=1e4):              # library s of the decoded mean and of the target's normalisation
+        super().__init__()
+        check_choice('heads.link_decoder.cells', cells, ('target_only', 'all'))
+        if isinstance(min_cells, bool) or not isinstance(min_cells, (int, np.integer)) or min_cells < 3:
+            raise InputError(f"heads.link_decoder.min_cells={min_cells!r} must be an integer >= 3 (a correlation needs several cells).")
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not np.isfinite(scale) or scale <= 0:
+            raise InputError(f"heads.link_decoder.scale={scale!r} must be a finite number > 0 (e.g. 1e4).")
+        m = links.matrix.tocoo()
+        self.source, self.target, self.cells, self.min_cells, self.scale = links.source, links.target, cells, int(min_cells), float(scale)
+        self.register_buffer('si', torch.as_tensor(m.row, dtype=torch.long), persistent=False)
+        self.register_buffer('ti', torch.as_tensor(m.col, dtype=torch.long), persistent=False)
+        self.register_buffer('w', torch.as_tensor(m.data / m.data.sum(), dtype=torch.float32), persistent=False)
+
+    def forward(self, z, ctx):
+        b, S, T = ctx.batch, self.source, self.target
+        src = b.mask.get(S)
+        sel = b.mask[T] & ~src if (self.cells == 'target_only' and src is not None) else b.mask[T]
+        idx = sel.nonzero().squeeze(1)
+        if len(idx) < self.min_cells: return z.sum() * 0, {'n_cells': 0.}
+        x = _rows(b.x[T], idx); x = (x if x.layout == torch.strided else x.to_dense()).float()
+        y = torch.log1p(self.scale * x[:, self.ti.to(x.device)] / b.library[T][idx].clamp(min=1).float()[:, None])
+        lib = {S: torch.full((b.n_obs,), self.scale, device=z.device)}
+        h = ctx.model.decode(z.detach(), b, [S], lib)[S].mean[idx][:, self.si.to(z.device)]
+        r = _pearson_cols(torch.log1p(h), y.to(h.device))
+        return (self.w.to(r.device) * (1 - r)).sum(), {'n_cells': float(len(idx)), 'corr': float((self.w.to(r.device) * r).sum().detach())}
