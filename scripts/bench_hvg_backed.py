@@ -11,6 +11,8 @@ two trees must agree). Not a test.
 """
 import argparse, json, os, subprocess, sys
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).parent))
+from _child import run_child
 
 CHILD = r'''
 import json, sys, time, hashlib, warnings
@@ -49,10 +51,8 @@ def main():
     for rep in range(a.repeats):
         for name, tree in (trees if rep % 2 == 0 else trees[::-1]):
             env = {**os.environ, 'PYTHONPATH': tree, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1', 'NUMBA_NUM_THREADS': '1'}
-            p = subprocess.run([sys.executable, '-c', CHILD, str(path), str(a.top), a.what], env=env, capture_output=True, text=True, cwd=a.dir)   # cwd: `python -c` puts it first on sys.path
-            line = [l for l in p.stdout.splitlines() if l.startswith('RESULT ')]
-            if p.returncode or not line: print(name, 'failed:', p.stderr[-1500:]); continue
-            r = json.loads(line[0][7:])
+            r = run_child(CHILD, [path, a.top, a.what], env, cwd=a.dir, name=name, tail=1500)   # cwd: `python -c` puts it first on sys.path
+            if r is None: continue
             print(f"{name:5} {a.what:7} open {r['open_mb']:5d} MB  peak {r['peak_mb']:5d} MB  wall {r['wall_s']:6.1f} s  CPU {r['cpu_s']:6.1f} s  "
                   f"{r['n_genes']} genes {r['genes']}  ({r['tree']})")
 

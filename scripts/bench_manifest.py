@@ -11,6 +11,8 @@ prints its peak RSS (`VmHWM`: ru_maxrss would carry over the parent's peak acros
 """
 import argparse, json, os, subprocess, sys, tempfile
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).parent))
+from _child import run_child
 
 CHILD = r'''
 import json, sys, time
@@ -60,11 +62,8 @@ def main():
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}
     for r in range(a.repeats):
         for what, src in (('memory', a.example), ('manifest', str(man))):
-            p = subprocess.run([sys.executable, '-c', CHILD, what, src, str(a.epochs), str(a.chunk), str(a.batch), str(d/f'run_{what}_{r}'), str(a.max_steps)],
-                               env=env, capture_output=True, text=True)
-            line = [l for l in p.stdout.splitlines() if l.startswith('RESULT ')]
-            if p.returncode or not line: print(what, 'failed:', p.stderr[-2000:]); continue
-            res = json.loads(line[0][7:])
+            res = run_child(CHILD, [what, src, a.epochs, a.chunk, a.batch, d/f'run_{what}_{r}', a.max_steps], env, name=what)
+            if res is None: continue
             print(f"{what:9} {res['matrix']:11} register RSS {res['register_mb']:5d} MB  peak RSS {res['peak_mb']:5d} MB  "
                   f"{res['steps']} steps, {res['s_step'] * 1e3:6.1f} ms/step ({res['cpu_s_step'] * 1e3:.1f} CPU ms)  loss {res['loss']:.1f}")
 
