@@ -58,8 +58,8 @@ def _hvg(cfg:Config, data, mods:dict) -> dict|None:
     "name -> highly variable genes of each 'rna'-kind modality when `data.n_top_genes` is set (computed on a copy)."
     n = cfg.data.n_top_genes
     if n is None: return None
-    import scipy.sparse as sp
     from remadom.data.preprocess import preprocess_rna, hvg_chunked
+    from remadom.data.loader import _is_backed
     out = {}
     for k, opts in mods.items():
         spec = make_spec(k, **opts)
@@ -68,7 +68,7 @@ def _hvg(cfg:Config, data, mods:dict) -> dict|None:
         if spec.kind != 'rna' or spec.layer.startswith('obsm:') or a.n_vars <= n: continue
         bk, where, _, key = cfg.data.batch_key, *spec.layer.partition(':')
         mat = a.X if where == 'X' else (a.layers[key] if key in a.layers else None)
-        if mat is not None and not isinstance(mat, (np.ndarray, sp.spmatrix, sp.sparray)):   # backed / lazy (h5py X, a manifest's ShardStack): read in row chunks
+        if mat is not None and _is_backed(mat):   # backed / lazy (h5py X, a manifest's ShardStack): read in row chunks
             bt = None if bk is None else (a.obs[bk] if bk in a.obs.columns else data.obs[bk].reindex(a.obs_names)).to_numpy()
             hv = hvg_chunked(mat, n_top_genes=n, batch=bt, where=f"modalities.{k} ({spec.layer})")
             out[k] = list(a.var_names[hv['highly_variable'].to_numpy()]); continue

@@ -13,7 +13,7 @@ from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 import yaml
 from .core import InputError, closest, check_choice, make_spec, HEADS
-from .data import EXAMPLES, example_names
+from .data import EXAMPLES, example_names, MANIFEST_SUFFIXES
 from .checkpoint import atomic_write
 
 # %% auto #0
@@ -162,8 +162,8 @@ class DataConfig(_Section):
 
     def _validate(self, path):
         if self.example is not None: check_choice(_join(path, 'example'), self.example, example_names())
-        if self.path is not None and Path(self.path).suffix not in ('.h5mu', '.h5ad', '.yaml', '.yml', '.json'):
-            raise InputError(f"{_join(path, 'path')}={self.path!r} must be an .h5mu or .h5ad file, or a manifest of shards (.yaml, .yml or .json).")
+        if self.path is not None and Path(self.path).suffix not in ('.h5mu', '.h5ad', *MANIFEST_SUFFIXES):
+            raise InputError(f"{_join(path, 'path')}={self.path!r} must be an .h5mu or .h5ad file, or a manifest of shards ({', '.join(MANIFEST_SUFFIXES)}).")
         for k in ('batch_key', 'dataset_key', 'time_key', 'label_key'):
             if getattr(self, k) == '': raise InputError(f"{_join(path, k)} is empty; give an obs column name or null.")
         for name, m in self.modalities.items():

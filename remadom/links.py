@@ -15,8 +15,7 @@ import scipy.sparse as sp
 import torch
 from .core import InputError, Head, register_head, check_choice, get_device
 from .graph import knn, embed_all
-from .bridges import mnn_pairs
-from .bridges import MnnBridge
+from .bridges import MnnBridge, mnn_pairs
 
 # %% auto #0
 __all__ = ['CD_GENES', 'FeatureLinks', 'read_links', 'feature_links', 'gene_activity', 'registry_activity', 'protein_key',
