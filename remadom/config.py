@@ -6,134 +6,19 @@ Docs: https://remadom.github.io/remadom/api/config.html.md"""
 
 # %% ../nbs/api/30_config.ipynb #146ff47d
 from __future__ import annotations
-import copy, importlib, inspect, math, os, re, tempfile
-from dataclasses import dataclass, field, fields, asdict, is_dataclass, MISSING
+import copy, importlib, inspect, math, os, re
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import UnionType
-from typing import Any, Union, get_args, get_origin, get_type_hints
 import yaml
 from .core import InputError, closest, check_choice, make_spec, HEADS
-from .data import EXAMPLES, example_names, MANIFEST_SUFFIXES
+from .data import example_names, MANIFEST_SUFFIXES
 from .checkpoint import atomic_write
+from .schema import _f, _join, _Section
 
 # %% auto #0
 __all__ = ['ModalityConfig', 'DataConfig', 'ModelConfig', 'ScheduleConfig', 'HeadConfig', 'AlignmentConfig', 'StructureConfig',
            'BridgeConfig', 'LinksConfig', 'SchedulerConfig', 'OptimConfig', 'EarlyStoppingConfig', 'TrainConfig',
            'LoggingConfig', 'Config', 'load_config', 'save_config']
-
-# %% ../nbs/api/30_config.ipynb #e8b9774d
-def _f(default=MISSING, **meta):
-    "A dataclass field with `default` and checks in its metadata (gt, ge, lt, le, choices)."
-    if isinstance(default, (list, dict)): return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
-    return field(default=default, metadata=meta)
-
-def _join(path, key) -> str: return f"{path}.{key}" if path else str(key)
-
-_TRUE, _FALSE = ('true', 'yes', 'on'), ('false', 'no', 'off')
-
-def _describe(tp) -> str:
-    o, a = get_origin(tp), get_args(tp)
-    if o in (Union, UnionType): return 'null or ' + _describe(next(x for x in a if x is not type(None)))
-    if o is list or tp is list: return f"a list of {_describe(a[0]).split(' ', 1)[1]}s" if a else 'a list'
-    if o is dict or tp is dict: return 'a mapping (key: value)'
-    if is_dataclass(tp): return 'a mapping (a section)'
-    return {int: 'an integer', float: 'a number', bool: 'a boolean (true/false)', str: 'a string'}.get(tp, str(tp))
-
-def _type_error(path, v, tp, hint=''):
-    return InputError(f"{path}={v!r} must be {_describe(tp)}; got {type(v).__name__}.{hint}")
-
-def _number(path, v, tp):
-    x = v
-    if isinstance(v, str):
-        try: x = float(v.strip())
-        except ValueError: raise _type_error(path, v, tp) from None
-    if isinstance(x, bool) or not isinstance(x, (int, float)): raise _type_error(path, v, tp)
-    if not math.isfinite(x): raise InputError(f"{path}={v!r} must be a finite number.")
-    if tp is int:
-        if x != int(x): raise _type_error(path, v, tp, ' Use a whole number.')
-        return int(x)
-    return float(x)
-
-def _numeric(s:str) -> bool:
-    try: float(s.strip()); return True
-    except ValueError: return False
-
-def _convert(path:str, v, tp):
-    "`v` as type `tp` (int, float, bool, str, X|None, list[X], dict[str, X], dict, a section), or `InputError` naming `path`."
-    o, a = get_origin(tp), get_args(tp)
-    if o in (Union, UnionType):
-        if v is None and type(None) in a: return None
-        alts = [x for x in a if x is not type(None)]
-        if str in alts and isinstance(v, str) and not _numeric(v): return v       # e.g. int|str: 5, '5' or 'auto'
-        return _convert(path, v, alts[0])
-    if is_dataclass(tp): return tp.from_dict(v, path)
-    if tp is Any: return copy.deepcopy(v)
-    if o is list or tp is list:
-        if not isinstance(v, (list, tuple)): raise _type_error(path, v, tp, ' Write it as [a, b, ...].' if a else '')
-        return [_convert(f"{path}[{i}]", x, a[0]) if a else copy.deepcopy(x) for i, x in enumerate(v)]
-    if o is dict or tp is dict:
-        if v is None: return {}
-        if not isinstance(v, dict): raise _type_error(path, v, tp)
-        bad = [k for k in v if not isinstance(k, str)]
-        if bad: raise InputError(f"{path}: key {bad[0]!r} must be a string; quote it in YAML.")
-        return {k: _convert(_join(path, k), x, a[1]) if a else copy.deepcopy(x) for k, x in v.items()}
-    if tp is bool:
-        if isinstance(v, bool): return v
-        if isinstance(v, str) and v.lower() in _TRUE + _FALSE: return v.lower() in _TRUE
-        raise _type_error(path, v, tp)
-    if tp in (int, float): return _number(path, v, tp)
-    if tp is str:
-        if not isinstance(v, str): raise _type_error(path, v, tp, " Quote it in YAML if it is a name.")
-        return v
-    raise TypeError(f"config schema: unsupported type {tp!r} at {path}")
-
-_OPS = {'gt': ('>', lambda x, b: x > b), 'ge': ('>=', lambda x, b: x >= b),
-        'lt': ('<', lambda x, b: x < b), 'le': ('<=', lambda x, b: x <= b)}
-
-def _check_meta(path:str, v, meta) -> None:
-    "Check the range/choices in a field's `meta` on `v` (each item of a list or dict; None passes)."
-    if v is None or not meta: return
-    if isinstance(v, (list, dict)):
-        for k, x in (enumerate(v) if isinstance(v, list) else v.items()):
-            _check_meta(f"{path}[{k}]" if isinstance(v, list) else _join(path, k), x, meta)
-        return
-    if 'choices' in meta: return check_choice(path, v, meta['choices'])
-    rng = [(op, b) for op, b in meta.items() if op in _OPS]
-    if not all(_OPS[op][1](v, b) for op, b in rng):
-        raise InputError(f"{path}={v!r} is out of range; expected a value {' and '.join(f'{_OPS[op][0]} {b}' for op, b in rng)}.")
-
-# %% ../nbs/api/30_config.ipynb #ecd4f263
-class _Section:
-    "Base of config sections: `from_dict` (checked) and `to_dict`."
-    @classmethod
-    def from_dict(cls, d:dict|None=None, # plain values (None: all defaults)
-                  path:str=''):          # dotted prefix of this section in error messages
-        "This section built from `d`, with every key and value checked."
-        if d is None: d = {}
-        if isinstance(d, _Section): d = d.to_dict()
-        if not isinstance(d, dict):
-            raise InputError(f"{path or 'the config'} must be a mapping of keys to values; got {d!r}.")
-        flds, hints = {f.name: f for f in fields(cls)}, get_type_hints(cls)
-        for k in d:
-            if k not in flds:
-                hint = closest(k, flds).replace(" '", f" '{path}." if path else " '", 1)
-                raise InputError(f"unknown key '{_join(path, k)}'; valid keys{' of ' + path if path else ''}: {list(flds)}.{hint}")
-        kw = {}
-        for n, f in flds.items():
-            p = _join(path, n)
-            if n not in d:
-                if f.default is MISSING and f.default_factory is MISSING: raise InputError(f"{p} is missing; it is required.")
-                continue
-            kw[n] = _convert(p, d[n], hints[n])
-            _check_meta(p, kw[n], f.metadata)
-        obj = cls(**kw)
-        obj._validate(path)
-        return obj
-
-    def _validate(self, path:str) -> None: pass
-    def to_dict(self) -> dict:
-        "Plain nested dicts and lists (a deep copy)."
-        return asdict(self)
 
 # %% ../nbs/api/30_config.ipynb #cd4d706a
 _SPEC_ARGS = ('name', 'kind', 'likelihood', 'layer', 'transform', 'n_features')
