@@ -1,3 +1,8 @@
+import os
+# Bit-for-bit checks across processes (save/load, CLI train then embed, resume): on AVX-512 CPUs Intel MKL picks
+# kernels by memory alignment unless conditional numerical reproducibility is strict. It must be set before torch
+# loads MKL; subprocesses inherit it.
+os.environ.setdefault('MKL_CBWR', 'AUTO,STRICT')
 import pytest, mudata as md
 
 md.set_options(pull_on_update=False)

@@ -22,7 +22,9 @@ def test_model_saved_before_the_options_loads_and_gives_the_same_elbo():
     m.load_state_dict(ck['state_dict'])                       # strict: no key added or missing
     torch.manual_seed(ck['seed'])
     assert m.elbo(batch).loss.item() == ck['loss']
-    assert torch.equal(m.embed(batch)[0], ck['embed_mu'])
+    # the fixture was written on another CPU: kernels may round differently there (~1 ulp), so the embedding is compared
+    # at float32 rounding; exactness on one machine is checked by the resume and save/load tests
+    torch.testing.assert_close(m.embed(batch)[0], ck['embed_mu'], rtol=1e-5, atol=1e-6)
 
 
 def test_untrained_attention_is_the_product_of_experts():
