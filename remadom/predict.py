@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np
 import torch
+from scipy.optimize import nnls
 from sklearn.neighbors import NearestNeighbors
 from .core import InputError
 
@@ -50,19 +51,9 @@ def depth_correction(z_query:np.ndarray, l_query:np.ndarray,            # query 
     return (l_query - l_ref[iq].mean(1))[:, None] * beta[None]
 
 # %% ../nbs/api/14_predict.ipynb #cba4ec04
-def _nnls_features(A, y):
-    "Per feature j, argmin_{a >= 0} ||A[:, j] a - y[:, j]||: (p, m) for A (n, p, m), y (n, p); exact, by supports."
-    n, p, m = A.shape
-    if m > 8: raise InputError(f"_nnls_features: {m} components; the support search is for at most 8.")
-    G, c = np.einsum('npi,npj->pij', A, A), np.einsum('npi,np->pi', A, y)      # normal equations per feature
-    best, best_r = np.zeros((p, m)), np.zeros(p)                              # empty support: a = 0, excess residual 0
-    for s in range(1, 2 ** m):
-        S = [i for i in range(m) if s >> i & 1]
-        x = np.einsum('pij,pj->pi', np.linalg.pinv(G[:, S][:, :, S], hermitian=True), c[:, S])
-        r = np.einsum('pi,pij,pj->p', x, G[:, S][:, :, S], x) - 2 * (x * c[:, S]).sum(1)   # ||Aa - y||^2 - ||y||^2
-        ok = (x >= -1e-12 * (1 + np.abs(x).max(1, keepdims=True))).all(1) & (r < best_r - 1e-12 * (1 + np.abs(best_r)))
-        best[ok] = 0.; best[np.ix_(ok, S)] = np.maximum(x[ok], 0.); best_r[ok] = r[ok]
-    return best
+def _nnls_rows(A, b):
+    "Per feature j, argmin_{a >= 0} ||A[:, j] a - b[:, j]|| (scipy's NNLS): (p, m) for A (n, p, m), b (n, p)."
+    return np.stack([nnls(A[:, j], b[:, j])[0] for j in range(b.shape[1])])
 
 def _comps(dec_sd, knn_sd, dec, knn):
     return np.stack([dec_sd ** 2, knn_sd ** 2, (dec - knn) ** 2, np.ones_like(dec)], -1)   # (n, p, 4)
@@ -90,7 +81,7 @@ class Blend:
         w = np.clip(np.where(den > 0, (d * r).sum(0) / np.maximum(den, 1e-12), 0.5), 0., 1.) if w is None else np.full(y.shape[1], float(w))
         pred = w * dec + (1 - w) * knn
         A = _comps(dec_sd, knn_sd, dec, knn)
-        a = _nnls_features(A, (y - pred) ** 2)
+        a = _nnls_rows(A, (y - pred) ** 2)     # the squared residuals once, not once per feature
         sd = np.sqrt(np.maximum((A * a[None]).sum(-1), floor))
         n = len(y); q = min(1., np.ceil((n + 1) * level) / n)
         return cls(w=w, a=a, c=np.quantile(np.abs(y - pred) / sd, q, axis=0), level=level)
