@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from remadom.data import load_example, register
 from remadom.data.loader import TensorLoader, train_val_split
 from remadom.model import MosaicVAE
-from remadom.predict import knn_moments, Blend
+from remadom.predict import cross_predict, depth_correction, _decoder_moments, _knn_part
 torch.set_num_threads(1)
 
 def dense(x): return x.toarray() if sp.issparse(x) else np.asarray(x)
@@ -68,9 +68,14 @@ def train(model, reg, idx, seed, epochs, batch_size=128, lr=1e-3, warmup=20, pat
     return ep + 1
 
 def run(name, source, target, seed, subset, calib_frac=0.1, hvg=None, epochs=None, n_samples=25, k=20,
-        encoder_only=(), transforms=None, hidden=(256,), calib_in_train=False):
+        encoder_only=(), transforms=None, hidden=(256,), calib_in_train=False, min_open=0., depth=True):
     t0 = time.time()
     full = load_example(name)
+    if min_open > 0:   # keep the peaks open in >= min_open of the nuclei (e.g. 0.01: the 2,387 of SNARE-seq2's 25,734)
+        for m in [m for m in full.mod if m == 'atac']:
+            keep = np.asarray((full[m].X > 0).mean(0)).ravel() >= min_open
+            full.mod[m] = full[m][:, keep].copy()
+        full.update()
     kinds = {m: ('atac' if m == 'atac' else 'adt' if m == 'adt' else 'rna') for m in full.mod}
     has = lambda m: full.obs_names.isin(full[m].obs_names)
     elig = np.where(has(source) & has(target))[0]
@@ -100,33 +105,30 @@ def run(name, source, target, seed, subset, calib_frac=0.1, hvg=None, epochs=Non
     y_test = tx(kt, full[target][full.obs_names[test]].X); y_cal = tx(kt, full[target][full.obs_names[calib]].X)
     y_ref = tx(kt, full[target][ref_names].X)
     lib = 1e4 if kt == 'rna' else 'observed'
-    def dec(idx):
-        L = TensorLoader(reg, batch_size=512, shuffle=False, indices=np.sort(idx))
-        o = np.argsort(np.argsort(idx))
-        if kt == 'atac':
-            m, s = model.impute(L, target, use=[source], n_samples=n_samples, seed=seed)
-            m = m.numpy()[o]; return m, np.sqrt(m * (1 - m))
-        m, s = model.impute(L, target, use=[source], n_samples=n_samples, seed=seed, observe=True, transform=torch.log1p, library=lib)
-        return m.numpy()[o], s.numpy()[o]
-    z, _ = model.embed(TensorLoader(reg, batch_size=512, shuffle=False), use=[source]); z = z.numpy()
-    d_test, s_test = dec(ti); d_cal, s_cal = dec(ci)
-    k_test, ks_test = knn_moments(z[ti], z[ri], y_ref, k)
-    k_cal, ks_cal = knn_moments(z[ci], z[ri], y_ref, k, exclude_self=True)
-    blend = Blend.fit(y_cal, d_cal, s_cal, k_cal, ks_cal)
-    pb = blend.predict(d_test, s_test, k_test, ks_test); b_test, w = pb['mean'], blend.w
+    # remadom's prediction as the API makes it (remadom.predict.cross_predict): decoder, joint-embedding kNN (with its
+    # source-depth correction unless --no-depth), the per-feature blend fitted on the calibration cells
+    out = cross_predict(model, reg, target, [source], ti, ri, y_ref, ci, y_cal, transform='binary' if kt == 'atac' else 'log1p',
+                        k=k, n_samples=n_samples, seed=seed, library=lib, depth=depth)
+    z, blend, pb = out['z'], out['blend'], out
+    d_test, s_test, k_test, ks_test, b_test, w = out['decoder'], out['decoder_sd'], out['knn'], out['knn_sd'], out['mean'], out['blend'].w
+    d_cal, s_cal = _decoder_moments(model, reg, ci, target, [source], 'binary' if kt == 'atac' else 'log1p', n_samples, seed, lib)
+    k_cal, ks_cal = _knn_part(z, np.log1p(np.asarray(reg.library[source], np.float64)) if depth else None, ci, ri, y_ref, k)
     # floor: kNN in source PCA/LSI space over all cells
     sx = source_space(kinds[source], full[source].X[:, [list(full[source].var_names).index(g) for g in reg.var_names[source]]] if kinds[source] != 'atac' else full[source].X, seed=seed)
     spos = pd.Index(full[source].obs_names)
     _, nb = NearestNeighbors(n_neighbors=k).fit(sx[spos.get_indexer(ref_names)]).kneighbors(sx[spos.get_indexer(full.obs_names[test])])
     floor = y_ref[nb].mean(1)
-    res = dict(data=name, source=source, target=target, seed=seed, subset=subset, epochs=ran, epoch_rule=ep_rule, n=n,
-               floor=per_feature_pearson(floor, y_test), decoder=per_feature_pearson(d_test, y_test),
+    # the floor given the same source-depth correction as remadom's kNN (so the depth term is not what beats it)
+    ls = np.log1p(dense(full[source].X).sum(1).astype(np.float64)); sr, st = spos.get_indexer(ref_names), spos.get_indexer(full.obs_names[test])
+    floor_depth = floor + depth_correction(sx[st], ls[st], sx[sr], ls[sr], y_ref, k)
+    res = dict(data=name, source=source, target=target, seed=seed, subset=subset, depth=depth, n_features=int(y_test.shape[1]), epochs=ran, epoch_rule=ep_rule, n=n,
+               floor=per_feature_pearson(floor, y_test), floor_depth=per_feature_pearson(floor_depth, y_test), decoder=per_feature_pearson(d_test, y_test),
                knn_joint=per_feature_pearson(k_test, y_test), blend=per_feature_pearson(b_test, y_test), w_mean=float(w.mean()))
     if kt != 'atac':
         res.update({f'cal_{k_}': v for k_, v in calib_scores(b_test, pb['sd'], y_test, blend.c).items()})
         res.update({f'decsd_{k_}': v for k_, v in calib_scores(d_test, s_test, y_test).items()})
     res['seconds'] = round(time.time() - t0, 1)
-    np.savez(f'/tmp/preds_{name}_{target}_{seed}_{subset}.npz', y_test=y_test, d_test=d_test, s_test=s_test, k_test=k_test, ks_test=ks_test,
+    np.savez(f'/tmp/preds_{name}_{target}_{seed}_{subset}{"_open" + str(min_open) if min_open else ""}.npz', y_test=y_test, d_test=d_test, s_test=s_test, k_test=k_test, ks_test=ks_test,
              y_cal=y_cal, d_cal=d_cal, s_cal=s_cal, k_cal=k_cal, ks_cal=ks_cal, floor=floor,
              lib_src_test=dense(full[source][full.obs_names[test]].X).sum(1), lib_src_cal=dense(full[source][full.obs_names[calib]].X).sum(1),
              lib_src_ref=dense(full[source][ref_names].X).sum(1), lib_tgt_ref=dense(full[target][ref_names].X).sum(1),
@@ -138,11 +140,13 @@ if __name__ == '__main__':
     ap.add_argument('data'); ap.add_argument('source'); ap.add_argument('target')
     ap.add_argument('--seeds', type=int, nargs='+', default=[0]); ap.add_argument('--subset', type=float, nargs='+', default=[0., 1.])
     ap.add_argument('--hvg', type=int, default=0); ap.add_argument('--epochs', type=int, default=None)
+    ap.add_argument('--no-depth', action='store_true', help="no source-depth correction of the kNN (the script's figures before 2026-12-02)")
+    ap.add_argument('--min-open', type=float, default=0., help='keep ATAC peaks open in at least this fraction of nuclei')
     ap.add_argument('--calib-in-train', action='store_true'); ap.add_argument('--out', default='/tmp/pred_results.jsonl')
     a = ap.parse_args()
     for s in a.seeds:
         for w in a.subset:
             r = run(a.data, a.source, a.target, s, w, hvg=(a.source, a.hvg) if a.hvg else None, epochs=a.epochs,
-                    calib_in_train=a.calib_in_train)
+                    calib_in_train=a.calib_in_train, min_open=a.min_open, depth=not a.no_depth)
             print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}), flush=True)
             with open(a.out, 'a') as f: f.write(json.dumps(r) + '\n')
