@@ -322,7 +322,7 @@ def _default_scale(spec):
 def _predict(self:Remadom, modality:str,     # the modality to predict (it needs a decoder)
              cells=None,                     # cells to predict (mask, positions or names); default: those lacking `modality`
              use:list|None=None,             # modalities to predict from; default: every other modality of the model
-             method:str='blend',             # 'blend' (per-feature mix, the best measured), 'decoder' or 'knn' (joint-embedding neighbours)
+             method:str='blend',             # 'blend' (one fitted weight, the best measured), 'blend_per_feature', 'decoder' or 'knn' (joint-embedding neighbours)
              calibration=None,               # (cells, counts): cells whose `modality` was hidden from training, with their raw counts; None: 10% of the measured cells, in-sample
              scale:str|None=None,            # 'log1p', 'log1p_norm' (counts per 10k) or 'binary'; default from the modality's kind/likelihood
              k:int=20, n_samples:int=25, level:float=0.9, seed:int=0) -> dict:

@@ -1,4 +1,4 @@
-"""Cross-modal prediction with everything the model knows: the decoder's Monte-Carlo predictive, the neighbours in the source-only embedding among cells where the target was measured, a per-feature blend of the two, and a predictive sd calibrated within each feature on held-out cells.
+"""Cross-modal prediction with everything the model knows: the decoder's Monte-Carlo predictive, the neighbours in the source-only embedding among cells where the target was measured, a blend of the two, and a predictive sd calibrated within each feature on held-out cells.
 
 Docs: https://remadom.github.io/remadom/api/predict.html.md"""
 
@@ -60,15 +60,16 @@ def _comps(dec_sd, knn_sd, dec, knn):
 
 @dataclass
 class Blend:
-    "Per-feature blend weight `w`, variance weights `a` and conformal factor `c` fitted on calibration cells."
-    w: np.ndarray   # (p,) weight of the decoder prediction
+    "Blend weight `w` of the decoder, per-feature variance weights `a` and conformal factor `c` fitted on calibration cells."
+    w: np.ndarray   # (p,) weight of the decoder prediction (one value repeated when pooled)
     a: np.ndarray   # (p, 4) weights of dec sd^2, knn sd^2, (dec - knn)^2 and 1 in the predictive variance
     c: np.ndarray   # (p,) factor of the sd giving the central interval at `level`
     level: float = 0.9
 
     @classmethod
     def fit(cls, y, dec, dec_sd, knn, knn_sd, level:float=0.9, floor:float=1e-6,
-            w:float|None=None): # a fixed decoder weight for every feature (1: decoder alone, 0: kNN alone); None: fitted per feature
+            w:float|None=None,  # a fixed decoder weight for every feature (1: decoder alone, 0: kNN alone); None: fitted
+            pooled:bool=True):  # fit one weight over all features (True) or one per feature (False)
         "Fit on calibration cells: y and the four predictor outputs, (n, p) each on the evaluation scale."
         y, dec, dec_sd, knn, knn_sd = (np.asarray(v, np.float64) for v in (y, dec, dec_sd, knn, knn_sd))
         if not (y.shape == dec.shape == dec_sd.shape == knn.shape == knn_sd.shape):
@@ -76,9 +77,12 @@ class Blend:
         if len(y) < 10: raise InputError(f"Blend.fit: {len(y)} calibration cells; give at least 10 (e.g. hide 10% of the target-measured cells).")
         if not 0 < level < 1: raise InputError(f"Blend.fit: level={level} must be in (0, 1).")
         d, r = dec - knn, y - knn
-        den = (d * d).sum(0)
-        if w is not None and not 0 <= w <= 1: raise InputError(f"Blend.fit: w={w} must be in [0, 1] (or None to fit it per feature).")
-        w = np.clip(np.where(den > 0, (d * r).sum(0) / np.maximum(den, 1e-12), 0.5), 0., 1.) if w is None else np.full(y.shape[1], float(w))
+        if w is not None and not 0 <= w <= 1: raise InputError(f"Blend.fit: w={w} must be in [0, 1] (or None to fit it).")
+        if w is None:
+            num, den = (d * r).sum(0), (d * d).sum(0)
+            if pooled: num, den = np.full_like(num, num.sum()), np.full_like(den, den.sum())
+            w = np.clip(np.where(den > 0, num / np.maximum(den, 1e-12), 0.5), 0., 1.)
+        else: w = np.full(y.shape[1], float(w))
         pred = w * dec + (1 - w) * knn
         A = _comps(dec_sd, knn_sd, dec, knn)
         a = _nnls_rows(A, (y - pred) ** 2)     # the squared residuals once, not once per feature
@@ -121,7 +125,7 @@ def _knn_part(z, l, idx, ref, y_ref, k):
         mean[sel], sd[sel] = m, s
     return mean, sd
 
-_METHODS = {'blend': None, 'decoder': 1., 'knn': 0.}
+_METHODS = {'blend': (None, True), 'blend_per_feature': (None, False), 'decoder': (1., True), 'knn': (0., True)}   # name -> (w, pooled)
 
 def cross_predict(model,                 # a trained MosaicVAE
                   registry,              # the Registry it was trained on (in-memory matrices)
@@ -133,7 +137,7 @@ def cross_predict(model,                 # a trained MosaicVAE
                   transform:str='log1p', # evaluation scale: 'log1p' (counts) or 'binary' (peaks)
                   k:int=20, n_samples:int=25, seed:int=0, library='observed', level:float=0.9,
                   depth:bool=True,       # shift the kNN prediction by the cell's source-depth deviation (`depth_correction`)
-                  method:str='blend',    # 'blend' (per-feature weights), 'decoder' or 'knn' alone (each with its calibrated sd and interval)
+                  method:str='blend',    # 'blend' (one fitted weight), 'blend_per_feature', or 'decoder' / 'knn' alone (each with its calibrated sd and interval)
                  ) -> dict:
     "Blended cross-modal prediction with calibrated sd and interval; also the decoder and kNN predictions alone."
     if transform not in ('log1p', 'binary'): raise InputError(f"cross_predict: transform={transform!r}; use 'log1p' or 'binary'.")
@@ -146,6 +150,7 @@ def cross_predict(model,                 # a trained MosaicVAE
     l = np.log1p(sum(np.asarray(registry.library[s], np.float64) for s in source)) if depth else None
     kq, kqs = _knn_part(z, l, query, ref, y_ref, k)
     kc, kcs = _knn_part(z, l, calib, ref, y_ref, k)
-    blend = Blend.fit(y_calib, dc, dcs, kc, kcs, level=level, w=_METHODS[method])
+    w, pooled = _METHODS[method]
+    blend = Blend.fit(y_calib, dc, dcs, kc, kcs, level=level, w=w, pooled=pooled)
     out = blend.predict(dq, dqs, kq, kqs)
     return dict(**out, decoder=dq, decoder_sd=dqs, knn=kq, knn_sd=kqs, blend=blend, z=z)

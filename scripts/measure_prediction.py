@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from remadom.data import load_example, register
 from remadom.data.loader import TensorLoader, train_val_split
 from remadom.model import MosaicVAE
-from remadom.predict import cross_predict, depth_correction, _decoder_moments, _knn_part
+from remadom.predict import Blend, cross_predict, depth_correction, _decoder_moments, _knn_part
 torch.set_num_threads(1)
 
 def dense(x): return x.toarray() if sp.issparse(x) else np.asarray(x)
@@ -123,7 +123,8 @@ def run(name, source, target, seed, subset, calib_frac=0.1, hvg=None, epochs=Non
     floor_depth = floor + depth_correction(sx[st], ls[st], sx[sr], ls[sr], y_ref, k)
     res = dict(data=name, source=source, target=target, seed=seed, subset=subset, depth=depth, n_features=int(y_test.shape[1]), epochs=ran, epoch_rule=ep_rule, n=n,
                floor=per_feature_pearson(floor, y_test), floor_depth=per_feature_pearson(floor_depth, y_test), decoder=per_feature_pearson(d_test, y_test),
-               knn_joint=per_feature_pearson(k_test, y_test), blend=per_feature_pearson(b_test, y_test), w_mean=float(w.mean()))
+               knn_joint=per_feature_pearson(k_test, y_test), blend=per_feature_pearson(b_test, y_test), w_mean=float(w.mean()),
+               blend_per_feature=per_feature_pearson(Blend.fit(y_cal, d_cal, s_cal, k_cal, ks_cal, pooled=False).predict(d_test, s_test, k_test, ks_test)['mean'], y_test))
     if kt != 'atac':
         res.update({f'cal_{k_}': v for k_, v in calib_scores(b_test, pb['sd'], y_test, blend.c).items()})
         res.update({f'decsd_{k_}': v for k_, v in calib_scores(d_test, s_test, y_test).items()})
