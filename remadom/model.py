@@ -356,21 +356,23 @@ def _impute(self:MosaicVAE, data, target:str, use=None, n_samples:int=25, librar
     g = torch.Generator().manual_seed(seed)
     means, sds, idx, seen = [], [], [], 0
     dev = next(self.parameters()).device
-    for batch in _iter_batches(data):
-        batch = batch.to(dev)
-        m, lv = self.fuse(*self.encode(batch, use))
-        lib = _target_library(self, batch, target, library)
-        mean = m2 = None
-        for s in range(n_samples):             # Welford's running moments: memory O(n p), not O(S n p)
-            e = torch.randn(tuple(m.shape), generator=g).to(dev)
-            px = self.decode(m + (0.5 * lv).exp() * e, batch, [target], {target: lib})[target]
-            v = px.sample() if observe else px.mean
-            v = (transform(v) if transform is not None else v).float()
-            if mean is None: mean, m2 = v.clone(), torch.zeros_like(v); continue
-            dlt = v - mean; mean += dlt / (s + 1); m2 += dlt * (v - mean)
-        means.append(mean.cpu()); sds.append((m2 / max(n_samples - 1, 1)).sqrt().cpu())
-        idx.append(batch.index.cpu() if batch.index is not None else torch.arange(seen, seen + batch.n_obs))
-        seen += batch.n_obs
+    with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
+        torch.manual_seed(seed)                # the observation draws (px.sample) follow `seed` too; the caller's RNG is left as it was
+        for batch in _iter_batches(data):
+            batch = batch.to(dev)
+            m, lv = self.fuse(*self.encode(batch, use))
+            lib = _target_library(self, batch, target, library)
+            mean = m2 = None
+            for s in range(n_samples):         # Welford's running moments: memory O(n p), not O(S n p)
+                e = torch.randn(tuple(m.shape), generator=g).to(dev)
+                px = self.decode(m + (0.5 * lv).exp() * e, batch, [target], {target: lib})[target]
+                v = px.sample() if observe else px.mean
+                v = (transform(v) if transform is not None else v).float()
+                if mean is None: mean, m2 = v.clone(), torch.zeros_like(v); continue
+                dlt = v - mean; mean += dlt / (s + 1); m2 += dlt * (v - mean)
+            means.append(mean.cpu()); sds.append((m2 / max(n_samples - 1, 1)).sqrt().cpu())
+            idx.append(batch.index.cpu() if batch.index is not None else torch.arange(seen, seen + batch.n_obs))
+            seen += batch.n_obs
     order = torch.cat(idx).argsort()
     return torch.cat(means)[order], torch.cat(sds)[order]
 
