@@ -139,7 +139,7 @@ def cross_predict(model,                 # a trained MosaicVAE
                   depth:bool=True,       # shift the kNN prediction by the cell's source-depth deviation (`depth_correction`)
                   method:str='blend',    # 'blend' (one fitted weight), 'blend_per_feature', or 'decoder' / 'knn' alone (each with its calibrated sd and interval)
                  ) -> dict:
-    "Blended cross-modal prediction with calibrated sd and interval; also the decoder and kNN predictions alone."
+    "Blended cross-modal prediction with calibrated sd and interval; also the decoder and kNN predictions alone, and the calibration cells' parts."
     if transform not in ('log1p', 'binary'): raise InputError(f"cross_predict: transform={transform!r}; use 'log1p' or 'binary'.")
     if method not in _METHODS: raise InputError(f"cross_predict: method={method!r}; use one of {list(_METHODS)}.")
     source = [source] if isinstance(source, str) else list(source)
@@ -153,4 +153,5 @@ def cross_predict(model,                 # a trained MosaicVAE
     w, pooled = _METHODS[method]
     blend = Blend.fit(y_calib, dc, dcs, kc, kcs, level=level, w=w, pooled=pooled)
     out = blend.predict(dq, dqs, kq, kqs)
-    return dict(**out, decoder=dq, decoder_sd=dqs, knn=kq, knn_sd=kqs, blend=blend, z=z)
+    return dict(**out, decoder=dq, decoder_sd=dqs, knn=kq, knn_sd=kqs, blend=blend, z=z,
+                calib=dict(decoder=dc, decoder_sd=dcs, knn=kc, knn_sd=kcs))   # the parts the blend was fitted on

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from remadom.data import load_example, register
 from remadom.data.loader import TensorLoader, train_val_split
 from remadom.model import MosaicVAE
-from remadom.predict import Blend, cross_predict, depth_correction, _decoder_moments, _knn_part
+from remadom.predict import Blend, cross_predict, depth_correction
 torch.set_num_threads(1)
 
 def dense(x): return x.toarray() if sp.issparse(x) else np.asarray(x)
@@ -72,10 +72,8 @@ def run(name, source, target, seed, subset, calib_frac=0.1, hvg=None, epochs=Non
     t0 = time.time()
     full = load_example(name)
     if min_open > 0:   # keep the peaks open in >= min_open of the nuclei (e.g. 0.01: the 2,387 of SNARE-seq2's 25,734)
-        for m in [m for m in full.mod if m == 'atac']:
-            keep = np.asarray((full[m].X > 0).mean(0)).ravel() >= min_open
-            full.mod[m] = full[m][:, keep].copy()
-        full.update()
+        keep = np.asarray((full['atac'].X > 0).mean(0)).ravel() >= min_open
+        full.mod['atac'] = full['atac'][:, keep].copy(); full.update()
     kinds = {m: ('atac' if m == 'atac' else 'adt' if m == 'adt' else 'rna') for m in full.mod}
     has = lambda m: full.obs_names.isin(full[m].obs_names)
     elig = np.where(has(source) & has(target))[0]
@@ -106,20 +104,20 @@ def run(name, source, target, seed, subset, calib_frac=0.1, hvg=None, epochs=Non
     y_ref = tx(kt, full[target][ref_names].X)
     lib = 1e4 if kt == 'rna' else 'observed'
     # remadom's prediction as the API makes it (remadom.predict.cross_predict): decoder, joint-embedding kNN (with its
-    # source-depth correction unless --no-depth), the per-feature blend fitted on the calibration cells
+    # source-depth correction unless --no-depth), their blend (one weight) fitted on the calibration cells
     out = cross_predict(model, reg, target, [source], ti, ri, y_ref, ci, y_cal, transform='binary' if kt == 'atac' else 'log1p',
                         k=k, n_samples=n_samples, seed=seed, library=lib, depth=depth)
     z, blend, pb = out['z'], out['blend'], out
     d_test, s_test, k_test, ks_test, b_test, w = out['decoder'], out['decoder_sd'], out['knn'], out['knn_sd'], out['mean'], out['blend'].w
-    d_cal, s_cal = _decoder_moments(model, reg, ci, target, [source], 'binary' if kt == 'atac' else 'log1p', n_samples, seed, lib)
-    k_cal, ks_cal = _knn_part(z, np.log1p(np.asarray(reg.library[source], np.float64)) if depth else None, ci, ri, y_ref, k)
+    d_cal, s_cal, k_cal, ks_cal = (out['calib'][p] for p in ('decoder', 'decoder_sd', 'knn', 'knn_sd'))
     # floor: kNN in source PCA/LSI space over all cells
     sx = source_space(kinds[source], full[source].X[:, [list(full[source].var_names).index(g) for g in reg.var_names[source]]] if kinds[source] != 'atac' else full[source].X, seed=seed)
     spos = pd.Index(full[source].obs_names)
     _, nb = NearestNeighbors(n_neighbors=k).fit(sx[spos.get_indexer(ref_names)]).kneighbors(sx[spos.get_indexer(full.obs_names[test])])
     floor = y_ref[nb].mean(1)
     # the floor given the same source-depth correction as remadom's kNN (so the depth term is not what beats it)
-    ls = np.log1p(dense(full[source].X).sum(1).astype(np.float64)); sr, st = spos.get_indexer(ref_names), spos.get_indexer(full.obs_names[test])
+    lsrc = np.asarray(full[source].X.sum(1), np.float64).ravel(); ls = np.log1p(lsrc)  # source depth, the matrix kept sparse
+    sr, st = spos.get_indexer(ref_names), spos.get_indexer(full.obs_names[test])
     floor_depth = floor + depth_correction(sx[st], ls[st], sx[sr], ls[sr], y_ref, k)
     res = dict(data=name, source=source, target=target, seed=seed, subset=subset, depth=depth, n_features=int(y_test.shape[1]), epochs=ran, epoch_rule=ep_rule, n=n,
                floor=per_feature_pearson(floor, y_test), floor_depth=per_feature_pearson(floor_depth, y_test), decoder=per_feature_pearson(d_test, y_test),
@@ -131,8 +129,8 @@ def run(name, source, target, seed, subset, calib_frac=0.1, hvg=None, epochs=Non
     res['seconds'] = round(time.time() - t0, 1)
     np.savez(f'/tmp/preds_{name}_{target}_{seed}_{subset}{"_open" + str(min_open) if min_open else ""}.npz', y_test=y_test, d_test=d_test, s_test=s_test, k_test=k_test, ks_test=ks_test,
              y_cal=y_cal, d_cal=d_cal, s_cal=s_cal, k_cal=k_cal, ks_cal=ks_cal, floor=floor,
-             lib_src_test=dense(full[source][full.obs_names[test]].X).sum(1), lib_src_cal=dense(full[source][full.obs_names[calib]].X).sum(1),
-             lib_src_ref=dense(full[source][ref_names].X).sum(1), lib_tgt_ref=dense(full[target][ref_names].X).sum(1),
+             lib_src_test=lsrc[st], lib_src_cal=lsrc[spos.get_indexer(full.obs_names[calib])],
+             lib_src_ref=lsrc[sr], lib_tgt_ref=np.asarray(full[target][ref_names].X.sum(1)).ravel(),
              z=z, ti=ti, ci=ci, ri=ri, y_ref=y_ref)
     return res
 
