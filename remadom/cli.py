@@ -248,7 +248,7 @@ def cmd_quickstart(args):
     from remadom.config import save_config
     save_config(cfg, cfg_path)
     cmd_train(argparse.Namespace(config=str(cfg_path), set=[], run_dir=None, resume=None, overwrite=ow))
-    res = cmd_evaluate(argparse.Namespace(run_dir=str(run), data=None, label_key=None, overwrite=ow))
+    res = cmd_evaluate(argparse.Namespace(run_dir=str(run), data=None, label_key=None, overwrite=ow, scib=getattr(args, 'scib', 'auto')))
     print(f"outputs in {run}/: embeddings.npz, metrics.json, report.html, umap_remadom.png, umap_pca.png, loss_curves.png and the imputation figures")
     return res
 
@@ -307,6 +307,7 @@ def _parser():
     q.add_argument('--run-dir', help='run directory (default runs/quickstart)')
     q.add_argument('--epochs', type=int, help='epochs (default 250, with early stopping)')
     q.add_argument('--set', action='append', metavar='KEY=VALUE', help='override a config key, e.g. --set train.batch_size=128')
+    q.add_argument('--scib', choices=('auto', 'yes', 'no'), default='auto', help='the scIB metric set in metrics.json (needs the [eval] extra; minutes); auto: when installed')
     q.add_argument('--overwrite', action='store_true', help='replace a previous quickstart run'); q.set_defaults(func=cmd_quickstart)
     return p
 
