@@ -278,6 +278,7 @@ def evaluate_run(run_dir,                 # a run directory (`logging.run_dir`) 
     "Metrics of a run beside its baselines, written to RUN_DIR/metrics.json with figures and report.html."
     from remadom.api import Remadom
     from remadom.data.loader import train_val_split
+    if scib and not has_scib(): raise InputError('scib=True (--scib yes) needs scib-metrics, which is not installed: pip install "remadom[eval]", or pass scib=None (auto) or False.')
     run = Path(run_dir); t0 = time.time()
     m = model if model is not None else Remadom.load(run, data)
     reg, c = m.registry, m.config
