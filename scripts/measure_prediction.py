@@ -71,10 +71,14 @@ def run(name, source, target, seed, subset, calib_frac=0.1, hvg=None, epochs=Non
         encoder_only=(), transforms=None, hidden=(256,), calib_in_train=False, min_open=0., depth=True):
     t0 = time.time()
     full = load_example(name)
-    if min_open > 0:   # keep the peaks open in >= min_open of the nuclei (e.g. 0.01: the 2,387 of SNARE-seq2's 25,734)
-        keep = np.asarray((full['atac'].X > 0).mean(0)).ravel() >= min_open
-        full.mod['atac'] = full['atac'][:, keep].copy(); full.update()
     kinds = {m: ('atac' if m == 'atac' else 'adt' if m == 'adt' else 'rna') for m in full.mod}
+    if min_open > 0:   # keep the peaks open in >= min_open of the nuclei (e.g. 0.01: the 2,387 of SNARE-seq2's 25,734)
+        peaks = [m for m, kd in kinds.items() if kd == 'atac']
+        if not peaks: raise SystemExit(f"--min-open: {name} has no ATAC modality (it has {list(full.mod)})")
+        for m in peaks:
+            keep = np.asarray((full[m].X > 0).mean(0)).ravel() >= min_open
+            full.mod[m] = full[m][:, keep].copy()
+        full.update()
     has = lambda m: full.obs_names.isin(full[m].obs_names)
     elig = np.where(has(source) & has(target))[0]
     rng = np.random.default_rng(seed)
