@@ -6,7 +6,7 @@ Docs: https://remadom.github.io/remadom/api/train.html.md"""
 
 # %% ../nbs/api/31_train.ipynb #7685fe10
 from __future__ import annotations
-import contextlib, csv, io, json, math, os, random, tempfile, time, warnings
+import contextlib, copy as copy_mod, csv, io, json, math, os, random, tempfile, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -253,10 +253,10 @@ def _improved(self:Trainer, row:dict) -> bool:
 
 # %% ../nbs/api/31_train.ipynb #bdc6ba19
 @patch
-def _save(self:Trainer, names, partial:bool=False) -> list:
-    "Write the checkpoint `names` (under DDP: called by every rank, written by rank 0 with every rank's RNG state)."
+def _state(self:Trainer, partial:bool=False, copy:bool=False) -> dict|None:
+    "The checkpoint of the current state (None on DDP ranks but 0; called by every rank); `copy`: detached from the live tensors, for a later write."
     rngs = D.gather_objects(rng_state()) if self.dist else None
-    if self.dist and not D.is_main(): D.barrier(); return [self.run_dir/n for n in names]
+    if self.dist and not D.is_main(): return None
     ck = dict(model=self.model.state_dict(), heads=self.heads.state_dict(), optimizer=self.opt.state_dict(),
               warmup=None if self.warmup is None else self.warmup.state_dict(),
               scheduler=None if self.scheduler is None else self.scheduler.state_dict(),
@@ -265,11 +265,22 @@ def _save(self:Trainer, names, partial:bool=False) -> list:
               providers={k: p.state_dict() for k, p in self.providers.items() if k in self.providers_built},
               version=__version__, partial=partial, format='%d.%d' % FORMAT)
     if rngs is not None: ck['rng_ranks'] = rngs   # exact resume of every rank's noise
-    check_plain(ck)   # loadable with weights_only=True; names e.g. a provider state that is not
-    buf = io.BytesIO(); torch.save(ck, buf); data = buf.getvalue()
-    paths = [save_checkpoint(data, self.run_dir/n) for n in names]
+    return copy_mod.deepcopy(ck) if copy else ck
+
+@patch
+def _write(self:Trainer, names, ck:dict|None) -> list:
+    "Write the checkpoint `ck` (from `_state`) as each of `names` in run_dir (rank 0 writes; every rank waits)."
+    if ck is not None:
+        check_plain(ck)   # loadable with weights_only=True; names e.g. a provider state that is not
+        buf = io.BytesIO(); torch.save(ck, buf); data = buf.getvalue()
+        for n in names: save_checkpoint(data, self.run_dir/n)
     D.barrier()
-    return paths
+    return [self.run_dir/n for n in names]
+
+@patch
+def _save(self:Trainer, names, partial:bool=False) -> list:
+    "Write the current state as the checkpoint `names` (under DDP: called by every rank, written by rank 0 with every rank's RNG state)."
+    return self._write(names, self._state(partial))
 
 @patch
 def _write_logs(self:Trainer):
@@ -336,7 +347,7 @@ def _fit(self:Trainer):
     pbar = tqdm(total=self.epochs, initial=self.epoch, disable=not self.progress_bar, unit='epoch', desc='train')
     det_before = torch.are_deterministic_algorithms_enabled()
     if self.device.type == 'cpu': torch.use_deterministic_algorithms(True)   # multi-threaded CPU reductions, bit-exact
-    saved_t = time.time()
+    saved_t, self._best_ck, self._best_epoch = time.time(), None, None   # the best epoch not yet on disk
     try:
         while self.epoch < self.epochs and self.history['stop_reason'] is None:
             if self.max_steps is not None and self.step >= self.max_steps:
@@ -358,9 +369,14 @@ def _fit(self:Trainer):
                 end = self.epoch >= self.epochs or self.history['stop_reason'] is not None
                 warm = self.epoch + 1 <= self.kl_warmup_epochs and not end   # every warm-up epoch "improves": no best file before its last
                 due = self.checkpoint_every_s is not None and D.any_rank(time.time() - saved_t >= self.checkpoint_every_s)
-                names = (['checkpoint.best.pt'] if improved and not warm else []) + (['checkpoint.last.pt'] if end or due or self.epoch % self.checkpoint_every == 0 else [])
-                if names: self._save(names)
-                if 'checkpoint.last.pt' in names: saved_t = time.time()
+                last = end or due or self.epoch % self.checkpoint_every == 0
+                if improved and not warm:   # the best is written with the next last checkpoint: both files always agree
+                    self._best_ck = None if last else self._state(copy=True); self._best_epoch = self.epoch
+                if last:
+                    names = ['checkpoint.last.pt']
+                    if self._best_epoch == self.epoch: names.insert(0, 'checkpoint.best.pt')   # this epoch: one serialisation
+                    elif self._best_epoch is not None: self._write(['checkpoint.best.pt'], self._best_ck)
+                    self._save(names); self._best_ck = self._best_epoch = None; saved_t = time.time()
                 if D.is_main(): self._write_logs()
             if tb is not None:
                 for k, v in row.items(): tb.add_scalar(f'epoch/{k}', v, self.epoch)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import warnings
 import numpy as np
 import torch
-import ot
 from ..core import InputError, check_choice, register_head
 from .base import PairwiseHead
 
@@ -25,6 +24,7 @@ def _normed(x):
 
 def gw_plan(cx:torch.Tensor, cy:torch.Tensor, epsilon:float=0.01, max_iter:int=30, inner_iter:int=100) -> torch.Tensor:
     "Entropic GW plan (m, n) between two distance matrices, computed by POT without gradient."
+    import ot   # here, not at module level: POT imports every backend it finds (JAX among them), seconds per process
     a, b = cx.detach().double().cpu().numpy(), cy.detach().double().cpu().numpy()
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
