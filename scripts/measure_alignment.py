@@ -60,11 +60,11 @@ def _imputed(m, tgt, use, cells, n_samples):
     "Log-normalised imputation of `tgt` from `use` for obs names `cells` (the decoder mean over `n_samples` latents)."
     return lognorm(m.impute(tgt, cells=np.asarray(cells), use=use, n_samples=n_samples)[0])
 
-def measure(run, paired_run=None, floor=False, k=15, n_samples=10, seed=0) -> dict:
+def measure(run, paired_run=None, floor=False, k=15, n_samples=10, seed=0, label_key=None) -> dict:
     t0 = time.time()
     m, names, z, obs = _load(run)
     mods = list(m.registry.modalities)
-    role, labels = obs['role'].astype(str).to_numpy(), obs[m.config.data.label_key].astype(str).to_numpy()
+    role, labels = obs['role'].astype(str).to_numpy(), obs[label_key or m.config.data.label_key].astype(str).to_numpy()
     roles = set(role)
     res = dict(run=str(run), example=m.config.data.example, epoch=m.checkpoint.get('epoch'), n_cells=len(names),
                roles={r: int((role == r).sum()) for r in sorted(roles)})
@@ -141,9 +141,11 @@ def main(argv=None):
     p.add_argument('--floor', action='store_true', help='unpaired: also the gene-activity floor')
     p.add_argument('--k', type=int, default=15); p.add_argument('--n-samples', type=int, default=10)
     p.add_argument('--out', help='output JSON (default RUN_DIR/alignment_metrics.json)')
+    p.add_argument('--label-key', help="obs column scored (default: the run's data.label_key; give the full labels when "
+                                       "the run trained on reference-only labels, e.g. cell_type)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
-    res = measure(a.run_dir, a.paired_run, a.floor, a.k, a.n_samples)
+    res = measure(a.run_dir, a.paired_run, a.floor, a.k, a.n_samples, label_key=a.label_key)
     out = Path(a.out) if a.out else Path(a.run_dir)/'alignment_metrics.json'
     out.write_text(json.dumps(res, indent=2, default=float))
     print(json.dumps(res, indent=2, default=float))
