@@ -321,6 +321,8 @@ def evaluate_run(run_dir,                 # a run directory (`logging.run_dir`) 
             notes.append('no validation split: imputation scored on a random 10% of cells the model trained on')
         if len(va) > max_impute_cells: va = np.sort(rng.choice(va, max_impute_cells, replace=False))
         for tgt in mods:
+            if tgt in getattr(m.module, 'encoder_only', ()):   # no decoder: nothing to impute (model.impute refuses it)
+                notes.append(f'impute {tgt}: encoder-only modality (no decoder), not imputed'); continue
             src = [k for k in mods if k != tgt]
             base_src = _base({k: parts[k] for k in src}, names, lsi, c.seed)
             s = _impute_scores(m, names, tgt, src, names[va], names[tr], base_src, run, c.seed, notes)
