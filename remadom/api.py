@@ -278,9 +278,16 @@ def _impute(self:Remadom, modality:str, data=None, cells=None, use:list|None=Non
     reg = self._registry_for(data)
     idx = None if cells is None else _cell_index(reg, cells)
     _warn_uncovered(reg if idx is None else _Sub(reg, idx), use, 'impute')
-    mean, sd = self.module.impute(self._loader(reg), modality, use=use, n_samples=int(n_samples), library=library, seed=seed)
-    mean, sd = mean.numpy(), sd.numpy()
-    return (mean, sd) if idx is None else (mean[idx], sd[idx])
+    if idx is None:
+        mean, sd = self.module.impute(self._loader(reg), modality, use=use, n_samples=int(n_samples), library=library, seed=seed)
+        return mean.numpy(), sd.numpy()
+    if modality in self.module.encoder_only:
+        raise InputError(f"impute: modality {modality!r} is encoder-only (no decoder); impute one of {self.module.decoded}.")
+    from remadom.stream import _impute_chunks, REF_BATCH   # only the asked cells are decoded, each with the draws of the whole call
+    rows, inv = np.unique(idx, return_inverse=True)
+    parts = list(_impute_chunks(self, reg, modality, rows, None, use, int(n_samples), library, seed, REF_BATCH))
+    mean, sd = np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+    return mean[inv], sd[inv]
 
 class _Sub:
     "The masks and names of some cells of a registry (for warnings)."

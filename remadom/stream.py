@@ -189,13 +189,23 @@ def stream_impute(model,                 # a fitted `Remadom`
     vn = vn if cols is None else vn[cols]
     attrs = dict(kind='impute', modality=modality, use=use, n_samples=int(n_samples), library=library, seed=int(seed),
                  n_obs=len(rows), n_features=len(vn), chunk_size=cs, **_provenance(model))
-    noise, S = _Noise(seed, n_samples, reg.n_obs), int(n_samples)
-    mod.eval()
-    with _Store(p, attrs) as st, torch.no_grad():
+    with _Store(p, attrs) as st:
         out_m, out_s = st.array('mean', (len(rows), len(vn)), cs), st.array('sd', (len(rows), len(vn)), cs)
         names = st.array('obs_names', (len(rows),), cs, dtype=str)
         st.array('var_names', (len(vn),), len(vn), dtype=str)[:] = vn
-        for lo, b in _batches(model, reg, rows, cs):
+        for lo, mean, sd in _impute_chunks(model, reg, modality, rows, cols, use, n_samples, library, seed, cs):
+            hi = lo + len(mean)
+            out_m[lo:hi], out_s[lo:hi] = mean, sd
+            names[lo:hi] = np.asarray(reg.obs_names[rows[lo:hi]], dtype=str)
+    return p
+
+def _impute_chunks(model, reg, modality:str, rows:np.ndarray, cols, use, n_samples:int, library, seed:int, chunk_size:int):
+    "Yield (start, mean, sd) over `chunk_size`-cell chunks of the cells `rows` (increasing), each cell with the draws `Remadom.impute(seed)` gives it."
+    mod, S = model.module, int(n_samples)
+    noise = _Noise(seed, S, reg.n_obs)
+    mod.eval()
+    with torch.no_grad():
+        for lo, b in _batches(model, reg, rows, chunk_size):
             m, lv = mod.fuse(*mod.encode(b, use))
             lib = _target_library(mod, b, modality, library)
             e = noise.draws(b.index.cpu().numpy(), m.shape[1]).to(m.device)
@@ -205,7 +215,4 @@ def stream_impute(model,                 # a fitted `Remadom`
                 if cols is not None: v = v[:, torch.as_tensor(cols, device=v.device)]
                 if mean is None: mean, m2 = v.clone(), torch.zeros_like(v); continue
                 d = v - mean; mean += d / (s + 1); m2 += d * (v - mean)
-            hi = lo + len(mean)
-            out_m[lo:hi], out_s[lo:hi] = mean.cpu().numpy(), (m2 / max(S - 1, 1)).sqrt().cpu().numpy()
-            names[lo:hi] = np.asarray(reg.obs_names[rows[lo:hi]], dtype=str)
-    return p
+            yield lo, mean.cpu().numpy(), (m2 / max(S - 1, 1)).sqrt().cpu().numpy()
