@@ -22,6 +22,10 @@ VARIANTS = {  # name -> (modalities with spec options, model kwargs)
     'enc_sub_T2': ({'rna': dict(kind='rna'), 'atac': dict(kind='atac', transform='tfidf')}, dict(encoder_only=['atac'], subset_elbo=1., temperatures={'atac': 2.})),
     'enc': ({'rna': dict(kind='rna'), 'atac': dict(kind='atac', transform='tfidf')}, dict(encoder_only=['atac'])),
     'enc_sub': ({'rna': dict(kind='rna'), 'atac': dict(kind='atac', transform='tfidf')}, dict(encoder_only=['atac'], subset_elbo=1.)),
+    'joint_attn': ({'rna': dict(kind='rna'), 'atac': dict(kind='atac')}, dict(fusion='attention')),
+    'joint_attn_sub': ({'rna': dict(kind='rna'), 'atac': dict(kind='atac')}, dict(fusion='attention', subset_elbo=1.)),
+    'joint_skl': ({'rna': dict(kind='rna'), 'atac': dict(kind='atac')}, dict(symmetric_kl=1.)),
+    'joint_sub3': ({'rna': dict(kind='rna'), 'atac': dict(kind='atac')}, dict(subset_elbo=3.)),
 }
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(); ap.add_argument('data'); ap.add_argument('--seeds', type=int, nargs='+', default=[0])
