@@ -15,6 +15,7 @@ def _read(path, min_open=0.):
     md.set_options(pull_on_update=False)
     m = md.read_h5mu(path)
     if min_open > 0:
+        if 'atac' not in m.mod: raise SystemExit(f"--min-open: {path} has no 'atac' modality (it has {list(m.mod)})")
         a = m.mod['atac']; frac = np.asarray((a.X > 0).mean(0)).ravel()
         m.mod['atac'] = a[:, frac >= min_open].copy(); m.update()
     return m

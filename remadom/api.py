@@ -278,11 +278,11 @@ def _impute(self:Remadom, modality:str, data=None, cells=None, use:list|None=Non
     reg = self._registry_for(data)
     idx = None if cells is None else _cell_index(reg, cells)
     _warn_uncovered(reg if idx is None else _Sub(reg, idx), use, 'impute')
+    if modality in self.module.encoder_only:
+        raise InputError(f"impute: modality {modality!r} is encoder-only (no decoder); impute one of {self.module.decoded}.")
     if idx is None:
         mean, sd = self.module.impute(self._loader(reg), modality, use=use, n_samples=int(n_samples), library=library, seed=seed)
         return mean.numpy(), sd.numpy()
-    if modality in self.module.encoder_only:
-        raise InputError(f"impute: modality {modality!r} is encoder-only (no decoder); impute one of {self.module.decoded}.")
     from remadom.stream import _impute_chunks, REF_BATCH   # only the asked cells are decoded, each with the draws of the whole call
     rows, inv = np.unique(idx, return_inverse=True)
     parts = list(_impute_chunks(self, reg, modality, rows, None, use, int(n_samples), library, seed, REF_BATCH))
