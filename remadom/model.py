@@ -200,11 +200,13 @@ def _renormalised(dec, z, library, b, fm):
     if dec.likelihood == 'nb': return NegativeBinomial(mu, theta, **kw)
     return ZeroInflatedNegativeBinomial(mu, theta, dec.zi(h), **kw)
 
-def _nll_one(dec, z, library, b, x, fm) -> torch.Tensor:
-    "(n,) negative log-likelihood of one decoder; with a feature mask, over the measured features only."
-    if fm is None: return -dec(z, library, b).log_prob_rows(x).float()
+def _nll_one(dec, z, library, b, x, idx, fm, xs=None) -> torch.Tensor:
+    "(n,) negative log-likelihood of one decoder for the rows `idx` of `x`; with a feature mask, over the measured features only; `xs`: `x` as sparse CSR, read by likelihoods that take it."
+    if fm is None:
+        px = dec(z, library, b)
+        return -px.log_prob_rows(_rows(xs if xs is not None and getattr(px, 'reads_sparse', False) else x, idx)).float()
     px = _renormalised(dec, z, library, b, fm) if isinstance(dec, CountDecoder) else dec(z, library, b)
-    x = torch.where(fm, _dense(x), 0.)    # unmeasured values never enter (not even through a gradient)
+    x = torch.where(fm, _dense(_rows(x, idx)), 0.)    # unmeasured values never enter (not even through a gradient)
     return -torch.where(fm, px.log_prob(x), 0.).sum(-1).float()
 
 # %% ../nbs/api/13_model.ipynb #63fab4c9
@@ -267,7 +269,8 @@ def _recon_kl(self, batch, mu, lv, masks, rows, b):
         if k not in batch.x: continue
         idx = _measured(batch, k) if rows is None else (masks[k] & rows).nonzero().squeeze(1)
         if not len(idx): continue
-        nll = _nll_one(self.decoders[k], z[idx], batch.library[k][idx], b[idx], _rows(batch.x[k], idx), _fmask(self, batch, k, idx))  # (n_k,)
+        nll = _nll_one(self.decoders[k], z[idx], batch.library[k][idx], b[idx], batch.x[k], idx, _fmask(self, batch, k, idx),
+                       getattr(batch, 'x_sparse', {}).get(k))  # (n_k,)
         nll_total = nll_total + nll.sum(); recon[k] = nll.mean()
     return z, kl, nll_total, recon
 

@@ -346,7 +346,9 @@ def _fit(self:Trainer):
     tb = self._open_tensorboard() if self.run_dir is not None and D.is_main() else None
     pbar = tqdm(total=self.epochs, initial=self.epoch, disable=not self.progress_bar, unit='epoch', desc='train')
     det_before = torch.are_deterministic_algorithms_enabled()
-    if self.device.type == 'cpu': torch.use_deterministic_algorithms(True)   # multi-threaded CPU reductions, bit-exact
+    fill_before = torch.utils.deterministic.fill_uninitialized_memory
+    if self.device.type == 'cpu':   # multi-threaded CPU reductions, bit-exact; no NaN fill of each new tensor (nothing reads unset memory)
+        torch.use_deterministic_algorithms(True); torch.utils.deterministic.fill_uninitialized_memory = False
     saved_t, self._best_ck, self._best_epoch = time.time(), None, None   # the best epoch not yet on disk
     try:
         while self.epoch < self.epochs and self.history['stop_reason'] is None:
@@ -383,7 +385,7 @@ def _fit(self:Trainer):
             pbar.set_postfix({k: f'{row[k]:.4g}' for k in ('train_loss', 'val_loss', 'kl_weight') if k in row}, refresh=False)
             pbar.update(1)
     finally:
-        torch.use_deterministic_algorithms(det_before)
+        torch.use_deterministic_algorithms(det_before); torch.utils.deterministic.fill_uninitialized_memory = fill_before
         pbar.close()
         if tb is not None: tb.close()
 

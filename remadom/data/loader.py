@@ -64,6 +64,7 @@ def _zeros(b:int, p:int, device) -> torch.Tensor:
 def _gather(mat:_Mat,            # the modality's tensors
             r:torch.Tensor,      # (b,) long rows in `mat`, -1 where the cell lacks the modality
             sparse:bool=False,   # return a torch sparse CSR tensor instead of a dense one
+            twin:bool=False,     # also return the same rows as sparse CSR (None for dense storage): (dense, csr)
            ) -> torch.Tensor:
     "Rows `r` of `mat` as a (b, p) float32 tensor; missing rows are zeros."
     b, p = len(r), mat.shape[1]
@@ -71,7 +72,7 @@ def _gather(mat:_Mat,            # the modality's tensors
     rr = r.clamp(min=0)
     if mat.dense is not None:
         x = mat.dense.index_select(0, rr).masked_fill_(~has.unsqueeze(1), 0.)
-        return x.to_sparse_csr() if sparse else x
+        return x.to_sparse_csr() if sparse else (x, None) if twin else x
     start = mat.crow.index_select(0, rr)
     n = (mat.crow.index_select(0, rr + 1) - start) * has     # n_k
     o = torch.zeros(b + 1, dtype=torch.long, device=r.device)
@@ -79,14 +80,15 @@ def _gather(mat:_Mat,            # the modality's tensors
     tot = int(o[-1])
     s = torch.arange(tot, device=r.device) + torch.repeat_interleave(start - o[:-1], n, output_size=tot)  # s_t
     col, val = mat.col.index_select(0, s).long(), mat.val.index_select(0, s)
-    if sparse:
+    if sparse or twin:
         with warnings.catch_warnings():   # torch's one-time "sparse CSR is beta" notice
             warnings.simplefilter('ignore', UserWarning)
-            return torch.sparse_csr_tensor(o, col, val, size=(b, p), check_invariants=False)
+            csr = torch.sparse_csr_tensor(o, col, val, size=(b, p), check_invariants=False)
+        if sparse: return csr
     kp = torch.repeat_interleave(torch.arange(0, b * p, p, device=r.device), n, output_size=tot)  # k(t) p
     x = _zeros(b, p, r.device)
     x.view(-1).scatter_(0, kp + col, val)                    # x[k(t), j_{s_t}] = v_{s_t} (no duplicates in CSR)
-    return x
+    return (x, csr) if twin else x
 
 # %% ../../nbs/api/02_data.loader.ipynb #78b85eab
 def _generator(seed:int, epoch:int) -> torch.Generator:
@@ -115,11 +117,12 @@ class LoaderBatch(ModalityBatch):
     "A `ModalityBatch` that also carries each modality's measured positions, so a model needs no `mask.nonzero()`."
     measured: dict = field(default_factory=dict)   # name -> (n_k,) long: increasing positions i with mask[name][i]
     feature_group: dict = field(default_factory=dict) # name -> (n,) long: row of the model's feature mask of `name` (-1: all features)
+    x_sparse: dict = field(default_factory=dict)  # name -> the same (n, p) rows as x[name] in sparse CSR, for sparse-stored modalities delivered dense
     def to(self, device, non_blocking:bool=False):
         "A copy with every tensor on `device`."
         b = ModalityBatch.to(self, device, non_blocking)
         mv = lambda d: {k: v.to(device, non_blocking=non_blocking) for k, v in d.items()}
-        return LoaderBatch(b.x, b.mask, b.library, b.covariates, b.index, mv(self.measured), mv(self.feature_group))
+        return LoaderBatch(b.x, b.mask, b.library, b.covariates, b.index, mv(self.measured), mv(self.feature_group), mv(self.x_sparse))
 
 def select_rows(x:torch.Tensor,    # (n, p) dense, sparse CSR or sparse COO
                 idx:torch.Tensor,  # (m,) long row positions
@@ -165,9 +168,14 @@ class _Loader:
         dev = self.device
         measured = {k: _to_device((r >= 0).nonzero().squeeze(1), dev) for k, r in rows.items()}   # on the host: no device sync
         rows, idx = {k: _to_device(r, dev) for k, r in rows.items()}, _to_device(idx, dev)
-        x = {k: _gather(m, rows[k], k in self.sparse) for k, m in mats.items()}
+        x, xs = {}, {}
+        for k, m in mats.items():   # a sparse-stored modality delivered dense also comes as CSR, for likelihoods that read only the nonzeros
+            if k in self.sparse: x[k] = _gather(m, rows[k], sparse=True)
+            else:
+                x[k], s = _gather(m, rows[k], twin=True)
+                if s is not None: xs[k] = s
         f = lambda d: {k: v.index_select(0, idx) for k, v in d.items()}
-        return LoaderBatch(x, f(self._mask), f(self._lib), f(self._codes), idx, measured, f(self._fgroup))
+        return LoaderBatch(x, f(self._mask), f(self._lib), f(self._codes), idx, measured, f(self._fgroup), xs)
 
 # %% ../../nbs/api/02_data.loader.ipynb #2a7db93b
 class TensorLoader(_Loader):
