@@ -242,8 +242,8 @@ class TrainConfig(_Section):
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig) # early stopping
     precision: str = _f('fp32', choices=('fp32', 'bf16', 'fp16')) # autocast precision (the loss stays float32)
     device: str = 'auto'                 # 'auto' (CUDA, then MPS, then CPU), 'cpu', 'cuda', 'cuda:1', 'mps'
-    checkpoint_every: int = _f(10, ge=1)  # epochs between checkpoints (one is also written at the end; a killed run resumes from the latest)
-    checkpoint_every_s: float|None = _f(60., gt=0)  # also write checkpoint.last.pt once this many seconds have passed since the last write (null: by epochs only)
+    checkpoint_every: int|None = _f(None, ge=1)  # epochs between checkpoints (null: by time only; one is also written at the end; a killed run resumes from the latest)
+    checkpoint_every_s: float|None = _f(60., gt=0)  # also write checkpoint.last.pt once this many seconds have passed since the last write (null: by epochs only; both null: at the end only)
     max_steps: int|None = _f(None, ge=1) # stop after this many optimiser steps (null: no limit)
     threads: int|None = _f(1, ge=1)      # CPU threads of torch in this process (null: torch's default); results are bit-exact at a fixed count
 

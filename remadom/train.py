@@ -79,7 +79,7 @@ class Trainer:
                  device='auto',
                  early_stopping:dict|None=None, # {'monitor', 'patience', 'min_delta', 'mode'}; None: no early stopping
                  run_dir:str|Path|None=None,  # folder for checkpoints, train_log.csv, train_history.json, tensorboard/
-                 checkpoint_every:int=1,      # write checkpoint.last.pt every this many epochs (and at the end)
+                 checkpoint_every:int|None=1, # write checkpoint.last.pt every this many epochs (and at the end; None: not by epochs)
                  checkpoint_every_s:float|None=None, # also write it once this many seconds have passed since the last write (None: by epochs only)
                  progress_bar:bool=True, tensorboard:bool=False,
                  log_every_steps:int=50,      # refresh the progress-bar postfix and TensorBoard step scalars
@@ -91,7 +91,7 @@ class Trainer:
             raise InputError("model must be a torch.nn.Module with an elbo(batch, kl_weight) method.")
         if not hasattr(train_loader, '__iter__') or not hasattr(train_loader, '__len__') or len(train_loader) == 0:
             raise InputError("train_loader must be a non-empty iterable of ModalityBatch with __len__.")
-        for name, v, lo in (('epochs', epochs, 1), ('checkpoint_every', checkpoint_every, 1), ('log_every_steps', log_every_steps, 1)):
+        for name, v, lo in (('epochs', epochs, 1), ('checkpoint_every', 1 if checkpoint_every is None else checkpoint_every, 1), ('log_every_steps', log_every_steps, 1)):
             if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise InputError(f"{name}={v!r} must be an integer >= {lo}.")
         if checkpoint_every_s is not None and not (isinstance(checkpoint_every_s, (int, float)) and checkpoint_every_s > 0):
             raise InputError(f"checkpoint_every_s={checkpoint_every_s!r} must be None or a number of seconds > 0.")
@@ -210,7 +210,8 @@ def _train_step(self:Trainer, batch, epoch:int, i:int, nb:int) -> dict:
     self.opt.zero_grad(set_to_none=True)
     self.scaler.scale(total).backward()
     self.scaler.unscale_(self.opt)
-    gn = torch.nn.utils.clip_grad_norm_(self.params, self.clip_grad or math.inf)
+    gn = torch.nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None])
+    if self.clip_grad and gn > self.clip_grad: torch.nn.utils.clip_grads_with_norm_(self.params, self.clip_grad, gn)   # within the bound: no pass over the gradients
     vals = dict(zip([*terms, 'grad_norm'], torch.stack([*terms.values(), gn.float().to(self.device)]).tolist()))
     self._check_finite(vals, epoch, skip=('grad_norm',) if self.scaler.is_enabled() else ())
     self.scaler.step(self.opt); self.scaler.update()
@@ -371,7 +372,7 @@ def _fit(self:Trainer):
                 end = self.epoch >= self.epochs or self.history['stop_reason'] is not None
                 warm = self.epoch + 1 <= self.kl_warmup_epochs and not end   # every warm-up epoch "improves": no best file before its last
                 due = self.checkpoint_every_s is not None and D.any_rank(time.time() - saved_t >= self.checkpoint_every_s)
-                last = end or due or self.epoch % self.checkpoint_every == 0
+                last = end or due or (self.checkpoint_every is not None and self.epoch % self.checkpoint_every == 0)
                 if improved and not warm:   # the best is written with the next last checkpoint: both files always agree
                     self._best_ck = None if last else self._state(copy=True); self._best_epoch = self.epoch
                 if last:
