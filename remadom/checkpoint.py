@@ -42,20 +42,23 @@ def check_folder(folder:str|Path, what:str='folder') -> Path:
 def atomic_write(path:str|Path, # the file to write
                  write,         # write(f) fills the open binary file f
                  what:str='output folder', # the argument named if the folder is missing
+                 durable:bool=True,   # fsync the file and its folder; False: still atomic for readers, not through a power cut (logs)
                 ) -> Path:
     "Write `path` atomically (temp file, fsync, `os.replace`); the file gets the user's umask."
     path = Path(path); check_folder(path.parent, what)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     try:
         with os.fdopen(fd, 'wb') as f:
-            write(f); f.flush(); os.fsync(f.fileno())
+            write(f); f.flush()
+            if durable: os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError): os.unlink(tmp)
         raise
-    with contextlib.suppress(OSError, AttributeError):  # make the rename durable (POSIX)
-        dfd = os.open(path.parent, os.O_RDONLY); os.fsync(dfd); os.close(dfd)
+    if durable:
+        with contextlib.suppress(OSError, AttributeError):  # make the rename durable (POSIX)
+            dfd = os.open(path.parent, os.O_RDONLY); os.fsync(dfd); os.close(dfd)
     return path
 
 # %% ../nbs/api/30a_checkpoint.ipynb #8a9bc30f

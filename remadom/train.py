@@ -289,8 +289,9 @@ def _write_logs(self:Trainer):
     keys = list(dict.fromkeys(k for r in rows for k in r))
     txt = io.StringIO(newline='')
     w = csv.DictWriter(txt, fieldnames=keys, restval=''); w.writeheader(); w.writerows(rows)
-    atomic_write(self.run_dir/'train_log.csv', lambda f: f.write(txt.getvalue().encode()))
-    atomic_write(self.run_dir/'train_history.json', lambda f: f.write(json.dumps(self.history, indent=1).encode()))
+    # atomic for readers, without fsync: the checkpoints carry the history durably
+    atomic_write(self.run_dir/'train_log.csv', lambda f: f.write(txt.getvalue().encode()), durable=False)
+    atomic_write(self.run_dir/'train_history.json', lambda f: f.write(json.dumps(self.history, indent=1).encode()), durable=False)
 
 @patch
 def _open_tensorboard(self:Trainer):
