@@ -49,7 +49,7 @@ def test_resume_is_bit_exact_with_the_real_model(tmp_path):
 
 
 def test_sigkill_mid_training_then_resume(tmp_path):
-    cfg = _cfg(tmp_path/'run', **{'train.epochs': 60})
+    cfg = _cfg(tmp_path/'run', **{'train.epochs': 60, 'train.checkpoint_every': 1})   # by epoch: the default (every 60 s and at the end) would leave nothing to kill mid-run
     (tmp_path/'cfg.yaml').write_text(yaml.safe_dump(cfg))
     exe = [REMADOM, 'train', '--config', str(tmp_path/'cfg.yaml')]
     p = subprocess.Popen(exe, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
