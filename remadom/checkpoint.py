@@ -6,16 +6,17 @@ Docs: https://remadom.github.io/remadom/api/checkpoint.html.md"""
 
 # %% ../nbs/api/30a_checkpoint.ipynb #df766970
 from __future__ import annotations
-import contextlib, hashlib, io, json, os, pickle, random, re, socket, tempfile, time, warnings
+import contextlib, copy, csv, hashlib, io, json, os, pickle, random, re, socket, tempfile, time, warnings
 from collections import OrderedDict
 from pathlib import Path
 import numpy as np
 import torch
 from .core import InputError
 
+
 # %% auto #0
-__all__ = ['FORMAT', 'LOCK_NAME', 'CheckpointError', 'RunDirLocked', 'check_folder', 'atomic_write', 'check_plain', 'rng_state',
-           'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'run_lock']
+__all__ = ['FORMAT', 'LOCK_NAME', 'CheckpointError', 'RunDirLocked', 'check_folder', 'atomic_write', 'check_plain', 'plain_copy',
+           'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'EpochLog', 'run_lock']
 
 # %% ../nbs/api/30a_checkpoint.ipynb #29f892c7
 class CheckpointError(RuntimeError):
@@ -78,6 +79,23 @@ def check_plain(obj, where:str='checkpoint'):
     raise CheckpointError(f"{where} is a {type(obj).__module__}.{type(obj).__name__}; a checkpoint holds only tensors, numbers, "
                           f"strings, None and lists/tuples/dicts of them (it is loaded with torch.load(weights_only=True)); "
                           f"convert it, e.g. with torch.as_tensor or .tolist().")
+
+# %% ../nbs/api/30a_checkpoint.ipynb #c9a330d7
+_ATOM_SET = set(_ATOMS)
+
+def plain_copy(obj):
+    "A copy of a checkpoint tree that shares no tensor or container with `obj`; numbers and strings are shared."
+    if isinstance(obj, torch.Tensor): return obj.detach().clone()
+    t = type(obj)
+    if t in _ATOMS: return obj
+    if t in (dict, OrderedDict):
+        new = t((k, plain_copy(v)) for k, v in obj.items())
+        if t is OrderedDict and vars(obj): new.__dict__.update(copy.deepcopy(vars(obj)))   # a state dict's _metadata
+        return new
+    if t in (list, tuple):   # e.g. Python's RNG state, 625 ints: one C-level type check, then a shallow copy
+        return t(obj) if set(map(type, obj)) <= _ATOM_SET else t(plain_copy(v) for v in obj)
+    return copy.deepcopy(obj)
+
 
 # %% ../nbs/api/30a_checkpoint.ipynb #2b5b6456
 def rng_state() -> dict:
@@ -154,6 +172,29 @@ def load_checkpoint(path:str|Path, # a file written by `save_checkpoint`
     except Exception as e: raise CheckpointError(f"{path} passed its checksum but could not be read ({e}); {_HINT}.") from e
     if not isinstance(ck, dict): raise CheckpointError(f"{path} holds a {type(ck).__name__}, not a remadom checkpoint dict; {_HINT}.")
     return _upgrade(ck, fmt)
+
+# %% ../nbs/api/30a_checkpoint.ipynb #a975090e
+def _csv_line(values) -> str:
+    buf = io.StringIO(newline=''); csv.writer(buf).writerow(values); return buf.getvalue()
+
+class EpochLog:
+    "`train_log.csv` and `train_history.json` in `folder`, rewritten atomically (no fsync) from a history of epoch rows."
+    def __init__(self, folder:str|Path): self.folder, self._rows = Path(folder), None
+    def _render(self, rows:list):
+        if rows is not self._rows or len(rows) < len(self._json): self._rows, self._keys, self._csv, self._json = rows, [], [], []
+        new = rows[len(self._json):]
+        keys = list(dict.fromkeys([*self._keys, *(k for r in new for k in r)]))
+        if keys != self._keys: self._keys, self._csv = keys, []   # a new column: every line again
+        self._csv += [_csv_line([r.get(k, '') for k in keys]) for r in rows[len(self._csv):]]
+        self._json += [json.dumps(r) for r in new]
+    def write(self, history:dict):
+        "Write both files for `history` (a dict with `rows`, a list of dicts, and other JSON values)."
+        self._render(history['rows'])
+        rest = json.dumps({k: v for k, v in history.items() if k != 'rows'})
+        js = '{"rows": [\n' + ',\n'.join(self._json) + '\n]' + (', ' + rest[1:] if rest != '{}' else '}') + '\n'
+        atomic_write(self.folder/'train_log.csv', lambda f: f.write((_csv_line(self._keys) + ''.join(self._csv)).encode()), durable=False)
+        atomic_write(self.folder/'train_history.json', lambda f: f.write(js.encode()), durable=False)
+
 
 # %% ../nbs/api/30a_checkpoint.ipynb #81cd5a5d
 LOCK_NAME = '.remadom.lock'

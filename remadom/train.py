@@ -6,7 +6,7 @@ Docs: https://remadom.github.io/remadom/api/train.html.md"""
 
 # %% ../nbs/api/31_train.ipynb #7685fe10
 from __future__ import annotations
-import contextlib, copy as copy_mod, csv, io, json, math, os, random, tempfile, time, warnings
+import contextlib, csv, io, json, math, random, tempfile, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ from . import __version__
 from . import distributed as D
 from .core import InputError, check_choice, closest, StepContext, seed_everything, get_device
 from .checkpoint import (CheckpointError, RunDirLocked, save_checkpoint, load_checkpoint, check_plain, rng_state,
-                                set_rng_state, run_lock, atomic_write, FORMAT)
+                                set_rng_state, run_lock, plain_copy, EpochLog, FORMAT)
 
 # %% auto #0
 __all__ = ['TrainingError', 'kl_weight_at', 'Trainer']
@@ -266,7 +266,7 @@ def _state(self:Trainer, partial:bool=False, copy:bool=False) -> dict|None:
               providers={k: p.state_dict() for k, p in self.providers.items() if k in self.providers_built},
               version=__version__, partial=partial, format='%d.%d' % FORMAT)
     if rngs is not None: ck['rng_ranks'] = rngs   # exact resume of every rank's noise
-    return copy_mod.deepcopy(ck) if copy else ck
+    return plain_copy(ck) if copy else ck
 
 @patch
 def _write(self:Trainer, names, ck:dict|None) -> list:
@@ -285,13 +285,9 @@ def _save(self:Trainer, names, partial:bool=False) -> list:
 
 @patch
 def _write_logs(self:Trainer):
-    rows = self.history['rows']
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    txt = io.StringIO(newline='')
-    w = csv.DictWriter(txt, fieldnames=keys, restval=''); w.writeheader(); w.writerows(rows)
-    # atomic for readers, without fsync: the checkpoints carry the history durably
-    atomic_write(self.run_dir/'train_log.csv', lambda f: f.write(txt.getvalue().encode()), durable=False)
-    atomic_write(self.run_dir/'train_history.json', lambda f: f.write(json.dumps(self.history, indent=1).encode()), durable=False)
+    "train_log.csv and train_history.json (atomic for readers, no fsync: the checkpoints carry the history durably)."
+    if getattr(self, '_log', None) is None: self._log = EpochLog(self.run_dir)   # renders each epoch's row once
+    self._log.write(self.history)
 
 @patch
 def _open_tensorboard(self:Trainer):
