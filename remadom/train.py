@@ -6,7 +6,7 @@ Docs: https://remadom.github.io/remadom/api/train.html.md"""
 
 # %% ../nbs/api/31_train.ipynb #7685fe10
 from __future__ import annotations
-import contextlib, csv, io, json, math, random, tempfile, time, warnings
+import contextlib, io, math, random, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
