@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from .core import InputError
+from .nn import InputLinear
 
 
 # %% auto #0
 __all__ = ['FORMAT', 'LOCK_NAME', 'CheckpointError', 'RunDirLocked', 'check_folder', 'atomic_write', 'check_plain', 'plain_copy',
-           'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'EpochLog', 'run_lock']
+           'rng_state', 'set_rng_state', 'save_checkpoint', 'upgrade_moments', 'load_checkpoint', 'EpochLog',
+           'run_lock']
 
 # %% ../nbs/api/30a_checkpoint.ipynb #29f892c7
 class CheckpointError(RuntimeError):
@@ -25,8 +27,9 @@ class CheckpointError(RuntimeError):
 class RunDirLocked(RuntimeError):
     "Another live process is training into this run directory."
 
-FORMAT = (1, 1)   # (major, minor) of the checkpoint layout this remadom writes
+FORMAT = (1, 2)   # (major, minor) of the checkpoint layout this remadom writes
 _HINT = "resume from checkpoint.best.pt (or another intact checkpoint) in the same folder, or retrain"
+
 
 # %% ../nbs/api/30a_checkpoint.ipynb #40dbc0bb
 def _umask() -> int:
@@ -140,8 +143,20 @@ def _upgrade(ck:dict, fmt:tuple) -> dict:
         _, keys, pos, hg, cg = ck['rng']['numpy']
         ck['rng'] = {**ck['rng'], 'numpy': dict(keys=torch.from_numpy(np.asarray(keys).astype(np.int64)), pos=int(pos),
                                                 has_gauss=int(hg), cached_gaussian=float(cg))}
+    ck['read_format'] = ck.get('read_format') or '%d.%d' % fmt   # what the file was; `upgrade_moments` needs it
     ck['format'] = '%d.%d' % FORMAT
     return ck
+
+def upgrade_moments(opt:torch.optim.Optimizer, # the optimiser, after `opt.load_state_dict(ck['optimizer'])`
+                    modules,                     # the modules whose parameters `opt` holds
+                    ck:dict                      # the checkpoint, as `load_checkpoint` returned it
+                   ):
+    "Optimiser state of a format < 1.2 file in the 1.2 layout: an `InputLinear`'s moments (n_out, n_in) become (n_in, n_out)."
+    if tuple(int(v) for v in str(ck.get('read_format', '%d.%d' % FORMAT)).split('.')) >= (1, 2): return
+    for m in (m for mod in modules for m in mod.modules() if isinstance(m, InputLinear)):
+        st, shape = opt.state.get(m.weight_t, {}), (m.out_features, m.in_features)
+        for k, v in st.items():
+            if torch.is_tensor(v) and tuple(v.shape) == shape: st[k] = v.t().contiguous()
 
 def load_checkpoint(path:str|Path, # a file written by `save_checkpoint`
                     map_location='cpu'
@@ -172,6 +187,7 @@ def load_checkpoint(path:str|Path, # a file written by `save_checkpoint`
     except Exception as e: raise CheckpointError(f"{path} passed its checksum but could not be read ({e}); {_HINT}.") from e
     if not isinstance(ck, dict): raise CheckpointError(f"{path} holds a {type(ck).__name__}, not a remadom checkpoint dict; {_HINT}.")
     return _upgrade(ck, fmt)
+
 
 # %% ../nbs/api/30a_checkpoint.ipynb #a975090e
 def _csv_line(values) -> str:

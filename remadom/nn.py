@@ -15,8 +15,8 @@ from .distributions import (NegativeBinomial, ZeroInflatedNegativeBinomial, Pois
                                    NegativeBinomialMixture, Bernoulli, Normal)
 
 # %% auto #0
-__all__ = ['DISPERSIONS', 'DECODERS', 'DECODER_OPTIONS', 'MLP', 'idf_from_stats', 'input_transform', 'Encoder', 'CountDecoder',
-           'BernoulliDecoder', 'MixtureDecoder', 'NormalDecoder', 'make_decoder']
+__all__ = ['DISPERSIONS', 'DECODERS', 'DECODER_OPTIONS', 'InputLinear', 'MLP', 'idf_from_stats', 'input_transform', 'Encoder',
+           'CountDecoder', 'BernoulliDecoder', 'MixtureDecoder', 'NormalDecoder', 'make_decoder']
 
 # %% ../nbs/api/11_nn.ipynb #a0e018e2
 _ACTIVATIONS = {'gelu': nn.GELU, 'relu': nn.ReLU, 'elu': nn.ELU, 'silu': nn.SiLU, 'leaky_relu': nn.LeakyReLU}
@@ -52,9 +52,9 @@ def _codes(cats, n_cat_list, n:int) -> list:
 # %% ../nbs/api/11_nn.ipynb #29b85436
 _DENSE_ABOVE = 0.05   # a sparse input denser than this goes through the dense GEMM (faster there on CPU)
 
-def _first_linear(x, lin:nn.Linear) -> torch.Tensor:
+def _first_linear(x, lin) -> torch.Tensor:
     "x W^T + b; a sparse x (density <= 5%) is read entry by entry (embedding_bag over its CSR rows), never densified."
-    wt = lin.weight.t()                              # (n_in, n_out); contiguous when the storage is transposed
+    wt = lin.weight_t if isinstance(lin, InputLinear) else lin.weight.t()   # (n_in, n_out)
     if x.layout != torch.strided and x.values().numel() > _DENSE_ABOVE * x.shape[0] * x.shape[1]: x = x.to_dense()
     if x.layout == torch.strided: return torch.addmm(lin.bias, x, wt) if lin.bias is not None else x @ wt
     if x.layout != torch.sparse_csr: x = x.to_sparse_csr()
@@ -62,10 +62,47 @@ def _first_linear(x, lin:nn.Linear) -> torch.Tensor:
                         include_last_offset=True)
     return y if lin.bias is None else y + lin.bias
 
-def _transposed_storage(lin:nn.Linear) -> nn.Linear:
-    "Store `lin.weight` (n_out, n_in) as the transpose of a contiguous (n_in, n_out) tensor: same values and shape, but rows of W^T are contiguous."
-    lin.weight = nn.Parameter(lin.weight.detach().t().contiguous().t())
-    return lin
+class InputLinear(nn.Module):
+    "nn.Linear whose weight is the contiguous (n_in, n_out) parameter `weight_t`; `weight` and the state dict keep nn.Linear's (n_out, n_in)."
+    def __init__(self, in_features:int, out_features:int, bias:bool=True):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.weight_t = nn.Parameter(torch.empty(self.in_features, self.out_features))
+        self.bias = nn.Parameter(torch.empty(self.out_features)) if bias else None
+
+    @classmethod
+    def from_linear(cls, lin:nn.Linear) -> InputLinear:
+        "The same map as `lin` (its values copied; `lin` is not changed)."
+        new = cls(lin.in_features, lin.out_features, lin.bias is not None)
+        with torch.no_grad():
+            new.weight_t.copy_(lin.weight.t())
+            if lin.bias is not None: new.bias.copy_(lin.bias)
+        return new
+
+    @property
+    def weight(self) -> torch.Tensor: return self.weight_t.t()
+    def forward(self, x) -> torch.Tensor: return _first_linear(x, self)
+    def extra_repr(self) -> str: return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        w = self.weight_t if keep_vars else self.weight_t.detach()
+        destination[prefix + 'weight'] = w.t()
+        if self.bias is not None: destination[prefix + 'bias'] = self.bias if keep_vars else self.bias.detach()
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        "Read nn.Linear's (n_out, n_in) entry `weight` into `weight_t`; errors name `weight` and its nn.Linear shape."
+        k, kt = prefix + 'weight', prefix + 'weight_t'
+        w = state_dict.get(k)
+        state_dict = {key: v for key, v in state_dict.items() if key != k}
+        if w is not None:
+            if tuple(w.shape) == (self.out_features, self.in_features): state_dict[kt] = w.t()
+            else:
+                error_msgs.append(f"size mismatch for {k}: copying a param with shape {tuple(w.shape)} from checkpoint, "
+                                  f"the shape in current model is {(self.out_features, self.in_features)}.")
+                state_dict[kt] = self.weight_t.detach()
+        n = len(missing_keys)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        missing_keys[n:] = [k if m == kt else m for m in missing_keys[n:]]
 
 class MLP(nn.Module):
     "Fully connected network with covariates one-hot injected into every layer: `forward(x, *cats)`."
@@ -103,6 +140,7 @@ class MLP(nn.Module):
             for e, c in zip(embs, cats): x = x + e(c)
             x = block(x)
         return x
+
 
 # %% ../nbs/api/11_nn.ipynb #33634a07
 def idf_from_stats(stats:dict) -> torch.Tensor:
@@ -179,7 +217,7 @@ class Encoder(nn.Module):
         self.register_buffer('idf', None if idf is None else torch.as_tensor(idf, dtype=torch.float32).reshape(-1))
         if self.idf is not None and len(self.idf) != self.n_in: raise InputError(f"idf has {len(self.idf)} values for n_in={n_in} features.")
         self.body = MLP(n_in, hidden[-1], hidden[:-1], n_cat_list, dropout, norm, activation, act_out=True)
-        _transposed_storage(self.body.linears[0])   # W^T rows contiguous: the sparse first layer gathers them
+        self.body.linears[0] = InputLinear.from_linear(self.body.linears[0])   # W^T rows contiguous: the sparse first layer gathers them
         self.mean, self.logvar = nn.Linear(hidden[-1], n_latent), nn.Linear(hidden[-1], n_latent)
 
     def mu_logvar(self, x, library=None, *cats) -> tuple:
@@ -193,6 +231,7 @@ class Encoder(nn.Module):
     def forward(self, x, library=None, *cats) -> torch.distributions.Normal:
         mu, logvar = self.mu_logvar(x, library, *cats)
         return torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+
 
 # %% ../nbs/api/11_nn.ipynb #d01d395e
 DISPERSIONS = ('gene', 'gene-batch', 'gene-cell')

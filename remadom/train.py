@@ -15,7 +15,7 @@ from . import __version__
 from . import distributed as D
 from .core import InputError, check_choice, closest, StepContext, seed_everything, get_device
 from .checkpoint import (CheckpointError, RunDirLocked, save_checkpoint, load_checkpoint, check_plain, rng_state,
-                                set_rng_state, run_lock, plain_copy, EpochLog, FORMAT)
+                                set_rng_state, run_lock, plain_copy, EpochLog, upgrade_moments, FORMAT)
 
 # %% auto #0
 __all__ = ['TrainingError', 'kl_weight_at', 'Trainer']
@@ -415,7 +415,7 @@ def resume(self:Trainer, path:str|Path):
     ck = load_checkpoint(path)
     try:
         self.model.load_state_dict(ck['model']); self.heads.load_state_dict(ck['heads'])
-        self.opt.load_state_dict(ck['optimizer'])
+        self.opt.load_state_dict(ck['optimizer']); upgrade_moments(self.opt, (self.model, self.heads), ck)
     except (RuntimeError, ValueError, KeyError) as e:
         raise CheckpointError(f"{path} does not fit this model/heads/optimiser ({e}); build them as in the run that wrote it.") from e
     for name in ('warmup', 'scheduler'):

@@ -57,7 +57,7 @@ def _evil(ctx):
     return save_checkpoint(buf.getvalue(), ctx['tmp']/'evil.pt')
 
 def _newer(ctx):
-    raw = (ctx['run']/'checkpoint.last.pt').read_bytes().replace(b' v1.1 ', b' v1.4 ', 1)
+    raw = (ctx['run']/'checkpoint.last.pt').read_bytes().replace(b' v1.2 ', b' v1.4 ', 1)
     (ctx['tmp']/'newer.pt').write_bytes(raw); return ctx['tmp']/'newer.pt'
 
 class _M(torch.nn.Module):

@@ -109,7 +109,7 @@ def test_resume_refuses_truncated_checkpoint(tmp_path):
 
 
 # --- in-process toy: exact resume under every schedule, old formats, hostile files, run-directory lock -----------------
-import io, json, math, socket, warnings
+import importlib.util, io, json, math, socket, warnings
 from pathlib import Path
 from remadom.checkpoint import RunDirLocked, run_lock, FORMAT
 from remadom.core import InputError
@@ -186,7 +186,7 @@ def test_older_minor_format_loads_and_resumes(tmp_path):
 def test_newer_format_is_refused_naming_the_version(tmp_path):
     raw = FIXTURE.read_bytes().replace(b'remadom-checkpoint v1 ', b'remadom-checkpoint v1.9 ', 1)
     (tmp_path/'new.pt').write_bytes(raw)
-    with pytest.raises(CheckpointError, match=r"format 1\.9, newer than format 1\.1.*upgrade remadom"):
+    with pytest.raises(CheckpointError, match=r"format 1\.9, newer than format 1\.2.*upgrade remadom"):
         load_checkpoint(tmp_path/'new.pt')
 
 
@@ -201,7 +201,7 @@ def test_malicious_checkpoint_with_a_valid_header_runs_nothing(tmp_path, how):
     buf = io.BytesIO(); torch.save({'model': {}, 'epoch': 1, 'rng': _Evil(marker)}, buf)
     ck = tmp_path/'checkpoint.last.pt'
     save_checkpoint(buf.getvalue(), ck)                     # a valid SHA-256 header over the hostile bytes
-    assert ck.read_bytes().startswith(b'remadom-checkpoint v1.1 sha256=')
+    assert ck.read_bytes().startswith(b'remadom-checkpoint v1.2 sha256=')
     with pytest.raises(CheckpointError, match=r"was refused: it holds Python objects other than tensors.*never runs code"):
         if how == 'load': load_checkpoint(ck)
         else: _toy(2, None, resume=ck)
@@ -217,3 +217,30 @@ def test_a_second_training_into_a_run_dir_is_refused_and_a_stale_lock_replaced(t
     with pytest.warns(UserWarning, match='stale lock'):
         assert _toy(1, None, run_dir=tmp_path).epoch == 1
     assert not (tmp_path/'.remadom.lock').exists()
+
+
+def _fixture_module():
+    spec = importlib.util.spec_from_file_location('make_checkpoint_fixture', Path(__file__).parent/'fixtures'/'make_checkpoint_fixture.py')
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod
+
+
+def test_format_1_1_checkpoint_of_a_mosaic_model_resumes(tmp_path):
+    "A format-1.1 run (encoder first layers and their AdamW moments stored (n_out, n_in)) resumes to the uninterrupted run."
+    import mudata as md
+    from remadom.api import Remadom
+    fx = _fixture_module()
+    assert fx.OUT.read_bytes().startswith(b'remadom-checkpoint v1.1 sha256=')
+    md.set_options(pull_on_update=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        straight = Remadom(md.read_h5mu(fx.CELLS), fx.config(tmp_path/'a')); straight.fit()
+        cont = Remadom(md.read_h5mu(fx.CELLS), fx.config(tmp_path/'b')); cont.fit(resume_from=fx.OUT)
+    assert cont.history['rows'][-1]['epoch'] == 4 and len(cont.history['rows']) == 4
+    a, b = straight.module.state_dict(), cont.module.state_dict()
+    assert list(a) == list(b) and 'encoders.rna.body.linears.0.weight' in a
+    for k in a: torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)   # the fixture's 2 epochs ran on another CPU build
+    ck = load_checkpoint(tmp_path/'b'/'checkpoint.last.pt')      # written as 1.2: every moment has its parameter's shape
+    params = [p for p in cont.module.parameters() if p.requires_grad]
+    assert ck['read_format'] == '1.2' and len(ck['optimizer']['state']) == len(params)
+    for i, p in enumerate(params): assert ck['optimizer']['state'][i]['exp_avg'].shape == p.shape, i
