@@ -139,20 +139,23 @@ def _nonzero(x):
     return (row, col), v
 
 class _ZeroRows(torch.autograd.Function):
-    "Row sums of log NB(0; mu, theta) = -theta log(1 + mu/theta) for a theta shared by the rows: (n, p) mu, (p,) theta -> (n,)."
+    "Row sums of log NB(0; mu, theta) = -theta log(1 + mu/theta): (n, p) mu with a (p,) theta shared by the rows, or an (n, p) theta -> (n,)."
     @staticmethod
     def forward(ctx, mu, theta):
         with torch.autocast(mu.device.type, enabled=False):   # the sums over features stay in mu's dtype
-            t = mu * theta.reciprocal()                          # mu / theta, one reciprocal per feature
+            t = mu * theta.reciprocal() if theta.dim() == 1 else mu / theta   # one reciprocal per feature when shared
             lr = torch.log1p(t)
-            ctx.save_for_backward(t, lr)
-            return -torch.mv(lr, theta)
+            ctx.save_for_backward(t, lr, theta if theta.dim() == 2 else None)
+            return -torch.mv(lr, theta) if theta.dim() == 1 else -torch.einsum('ij,ij->i', lr, theta)
     @staticmethod
     def backward(ctx, g):
-        t, lr = ctx.saved_tensors
+        t, lr, th2 = ctx.saved_tensors
         with torch.autocast(t.device.type, enabled=False):
             q = t.add(1.).reciprocal_()                          # theta / (theta + mu)
-            gth = torch.mv((t * q).T, g) - torch.mv(lr.T, g) if ctx.needs_input_grad[1] else None
+            gth = None
+            if ctx.needs_input_grad[1]:
+                if th2 is None: gth = torch.mv((t * q).T, g) - torch.mv(lr.T, g)
+                else: gth = (t * q).sub_(lr).mul_(g.unsqueeze(1))
             gmu = q.mul_(-g.unsqueeze(1)) if ctx.needs_input_grad[0] else None
         return gmu, gth
 
@@ -206,8 +209,9 @@ class NegativeBinomial(_Checks, td.Distribution):
         return self._zero(rows), idx, _nb_rest_fused(v, mu[idx], th[idx], d, dd)
 
     def _zero(self, rows:bool=False):
-        "log NB(0; mu, theta) on the grid, or (rows=True) its row sums, through `_ZeroRows` when theta is shared by the rows."
-        if rows and self._tab is not None and self._grp is None and self.mu.dim() == 2: return _ZeroRows.apply(self.mu, self._tab[0])
+        "log NB(0; mu, theta) on the grid, or (rows=True) its row sums through `_ZeroRows`."
+        if rows and self.mu.dim() == 2:
+            return _ZeroRows.apply(self.mu, self._tab[0] if self._tab is not None and self._grp is None else self.theta)
         z = -self.theta * torch.log1p(self.mu / self.theta)
         return z.sum(-1) if rows else z
 
@@ -225,6 +229,7 @@ class NegativeBinomial(_Checks, td.Distribution):
         if x.dim() != 2 or not self._fast(x): return super().log_prob_rows(x)
         zero, (row, _), rest = self._parts(x, rows=True)
         return zero.index_add(0, row, rest)
+
 
 # %% ../nbs/api/10_distributions.ipynb #73ac8588
 class ZeroInflatedNegativeBinomial(NegativeBinomial):
