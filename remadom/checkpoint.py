@@ -14,7 +14,6 @@ import torch
 from .core import InputError
 from .nn import InputLinear
 
-
 # %% auto #0
 __all__ = ['FORMAT', 'LOCK_NAME', 'CheckpointError', 'RunDirLocked', 'check_folder', 'atomic_write', 'check_plain', 'plain_copy',
            'rng_state', 'set_rng_state', 'save_checkpoint', 'upgrade_moments', 'load_checkpoint', 'EpochLog',
@@ -29,7 +28,6 @@ class RunDirLocked(RuntimeError):
 
 FORMAT = (1, 2)   # (major, minor) of the checkpoint layout this remadom writes
 _HINT = "resume from checkpoint.best.pt (or another intact checkpoint) in the same folder, or retrain"
-
 
 # %% ../nbs/api/30a_checkpoint.ipynb #40dbc0bb
 def _umask() -> int:
@@ -187,7 +185,6 @@ def load_checkpoint(path:str|Path, # a file written by `save_checkpoint`
     except Exception as e: raise CheckpointError(f"{path} passed its checksum but could not be read ({e}); {_HINT}.") from e
     if not isinstance(ck, dict): raise CheckpointError(f"{path} holds a {type(ck).__name__}, not a remadom checkpoint dict; {_HINT}.")
     return _upgrade(ck, fmt)
-
 
 # %% ../nbs/api/30a_checkpoint.ipynb #a975090e
 def _csv_line(values) -> str:

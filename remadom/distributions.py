@@ -230,7 +230,6 @@ class NegativeBinomial(_Checks, td.Distribution):
         zero, (row, _), rest = self._parts(x, rows=True)
         return zero.index_add(0, row, rest)
 
-
 # %% ../nbs/api/10_distributions.ipynb #73ac8588
 class ZeroInflatedNegativeBinomial(NegativeBinomial):
     "NB with an extra point mass at zero of probability sigmoid(`zi_logits`)."

@@ -141,7 +141,6 @@ class MLP(nn.Module):
             x = block(x)
         return x
 
-
 # %% ../nbs/api/11_nn.ipynb #33634a07
 def idf_from_stats(stats:dict) -> torch.Tensor:
     "Inverse document frequency n / (1 + n_j) from a registry `feature_stats` entry {'n_cells', 'col_nnz', ...}."
@@ -231,7 +230,6 @@ class Encoder(nn.Module):
     def forward(self, x, library=None, *cats) -> torch.distributions.Normal:
         mu, logvar = self.mu_logvar(x, library, *cats)
         return torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
-
 
 # %% ../nbs/api/11_nn.ipynb #d01d395e
 DISPERSIONS = ('gene', 'gene-batch', 'gene-cell')
