@@ -201,12 +201,17 @@ class NegativeBinomial(_Checks, td.Distribution):
         if self._validate_args: self._validate_sample(v if x.layout != torch.strided else x)
         mu, th = self.mu, self.theta
         d = dd = None
-        if self._tab is not None and len(idx) == 2:
-            with torch.no_grad():                             # once per feature, or per (group, feature)
-                dt, ddt = _stirling_rest(self._tab), _stirling_rest_grad(self._tab)
-            pick = (lambda t: t[0].index_select(0, idx[1])) if self._grp is None else (lambda t: t[self._grp.index_select(0, idx[0]), idx[1]])
-            d, dd = pick(dt), pick(ddt)
-        return self._zero(rows), idx, _nb_rest_fused(v, mu[idx], th[idx], d, dd)
+        if len(idx) == 2 and mu.dim() == 2:                   # flat gathers: their backward is one index_add, no (n, p) scatter
+            row, col = idx
+            at = row * mu.shape[1] + col
+            m_v = mu.reshape(-1).index_select(0, at)
+            if self._tab is not None:                         # theta, delta(theta), delta'(theta) read from the (1 or G, p) table
+                tat = col if self._grp is None else self._grp.index_select(0, row) * mu.shape[1] + col
+                with torch.no_grad(): dt, ddt = _stirling_rest(self._tab), _stirling_rest_grad(self._tab)
+                th_v, d, dd = (t.reshape(-1).index_select(0, tat) for t in (self._tab, dt, ddt))
+            else: th_v = th[idx]
+        else: m_v, th_v = mu[idx], th[idx]
+        return self._zero(rows), idx, _nb_rest_fused(v, m_v, th_v, d, dd)
 
     def _zero(self, rows:bool=False):
         "log NB(0; mu, theta) on the grid, or (rows=True) its row sums through `_ZeroRows`."
