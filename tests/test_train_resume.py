@@ -239,7 +239,7 @@ def test_format_1_1_checkpoint_of_a_mosaic_model_resumes(tmp_path):
     assert cont.history['rows'][-1]['epoch'] == 4 and len(cont.history['rows']) == 4
     a, b = straight.module.state_dict(), cont.module.state_dict()
     assert list(a) == list(b) and 'encoders.rna.body.linears.0.weight' in a
-    for k in a: torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)   # the fixture's 2 epochs ran on another CPU build
+    for k in a: torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)   # the fixture's 2 epochs may have run on another CPU, whose kernels round differently
     ck = load_checkpoint(tmp_path/'b'/'checkpoint.last.pt')      # written as 1.2: every moment has its parameter's shape
     params = [p for p in cont.module.parameters() if p.requires_grad]
     assert ck['read_format'] == '1.2' and len(ck['optimizer']['state']) == len(params)
