@@ -1,6 +1,6 @@
 """Where a training step of `MosaicVAE` spends its time: torch.profiler over a few steps, at 1 thread by default.
 
-The default model (`MosaicVAE.from_registry`, n_latent 20, hidden 256) and AdamW are run on pre-built batches of
+The default model (`MosaicVAE.from_registry`, n_latent 20, hidden 256) and the fused AdamW step (as the `Trainer`) are run on pre-built batches of
 `--batch-size` cells (so the loader is not in the figure; `scripts/bench_train.py` measures it). The step is split
 into named regions by wrapping, without changing any code: `encoder:<m>` (`Encoder.mu_logvar`), `decoder:<m>`
 (the decoder's forward), `loglik:<m>` (`log_prob_rows` of the decoder's distribution), `backward`, `opt.step`. The
@@ -35,7 +35,7 @@ def profile(dataset:str, a) -> None:
               'all': tuple(k for k in reg.specs if sp.issparse(reg.matrices[k]))}[a.sparse]
     seed_everything(0)
     model = MosaicVAE.from_registry(reg, n_latent=20, hidden=(256,)); model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4, fused=True)   # the Trainer's optimiser on CPU and CUDA
     pre = list(itertools.islice(iter(TensorLoader(reg, batch_size=a.batch_size, shuffle=True, seed=1, drop_last=True, sparse=sparse)), 4))
     for k, enc in model.encoders.items(): _wrap(enc, 'mu_logvar', f'encoder:{k}')
     for k, dec in model.decoders.items():
