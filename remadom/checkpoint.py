@@ -141,7 +141,7 @@ def _upgrade(ck:dict, fmt:tuple) -> dict:
         _, keys, pos, hg, cg = ck['rng']['numpy']
         ck['rng'] = {**ck['rng'], 'numpy': dict(keys=torch.from_numpy(np.asarray(keys).astype(np.int64)), pos=int(pos),
                                                 has_gauss=int(hg), cached_gaussian=float(cg))}
-    ck['read_format'] = ck.get('read_format') or '%d.%d' % fmt   # what the file was; `upgrade_moments` needs it
+    ck['read_format'] = '%d.%d' % fmt   # what the file was; `upgrade_moments` needs it
     ck['format'] = '%d.%d' % FORMAT
     return ck
 

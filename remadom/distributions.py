@@ -145,17 +145,18 @@ class _ZeroRows(torch.autograd.Function):
         with torch.autocast(mu.device.type, enabled=False):   # the sums over features stay in mu's dtype
             t = mu * theta.reciprocal() if theta.dim() == 1 else mu / theta   # one reciprocal per feature when shared
             lr = torch.log1p(t)
-            ctx.save_for_backward(t, lr, theta if theta.dim() == 2 else None)
+            ctx.per_row = theta.dim() == 2
+            ctx.save_for_backward(t, lr)
             return -torch.mv(lr, theta) if theta.dim() == 1 else -torch.einsum('ij,ij->i', lr, theta)
     @staticmethod
     def backward(ctx, g):
-        t, lr, th2 = ctx.saved_tensors
+        t, lr = ctx.saved_tensors
         with torch.autocast(t.device.type, enabled=False):
             q = t.add(1.).reciprocal_()                          # theta / (theta + mu)
             gth = None
             if ctx.needs_input_grad[1]:
-                if th2 is None: gth = torch.mv((t * q).T, g) - torch.mv(lr.T, g)
-                else: gth = (t * q).sub_(lr).mul_(g.unsqueeze(1))
+                if ctx.per_row: gth = (t * q).sub_(lr).mul_(g.unsqueeze(1))
+                else: gth = torch.mv((t * q).T, g) - torch.mv(lr.T, g)
             gmu = q.mul_(-g.unsqueeze(1)) if ctx.needs_input_grad[0] else None
         return gmu, gth
 
