@@ -35,7 +35,7 @@ def check_choice(field:str, value, options) -> None:
 # %% ../nbs/api/00_core.ipynb #ec37ee32
 COUNT_LIKELIHOODS = ('nb', 'zinb', 'poisson', 'poisson_mixture', 'nb_mixture')
 LIKELIHOODS = COUNT_LIKELIHOODS + ('bernoulli', 'normal')
-TRANSFORMS = ('log1p_norm', 'log1p', 'binary', 'tfidf', 'identity')
+TRANSFORMS = ('log1p_norm', 'log1p', 'binary', 'tfidf', 'clr', 'identity')
 KIND_DEFAULTS = {
     'rna':      dict(likelihood='nb', transform='log1p_norm'),
     'adt':      dict(likelihood='nb', transform='log1p_norm'),

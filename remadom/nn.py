@@ -164,24 +164,36 @@ def input_transform(x,                    # (n, p) raw counts: dense tensor or t
                     library=None,         # (n,) library sizes; row sums of `x` when None
                     idf=None,             # (p,) inverse document frequencies, needed by 'tfidf'
                     sparse:bool=False,    # a sparse `x` gives a sparse CSR result (every transform maps 0 to 0)
+                    n_measured=None,      # (n,) features each cell measured ('clr' averages over them); all p when None
                    ) -> torch.Tensor:
     "The (n, p) encoder input for `transform`: dense, or sparse CSR for a sparse `x` when `sparse`."
     check_choice('transform', transform, TRANSFORMS)
     if not isinstance(x, torch.Tensor): raise InputError(f"x must be a torch tensor (dense or sparse CSR); got {type(x).__name__}.")
-    if not sparse or x.layout == torch.strided: return _transform_values(_dense(x), transform, library, idf, None, None)
+    if not sparse or x.layout == torch.strided: return _transform_values(_dense(x), transform, library, idf, None, None, n_measured)
     if x.layout != torch.sparse_csr: x = x.coalesce().to_sparse_csr() if x.layout == torch.sparse_coo else x.to_sparse_csr()
     v = x.values() if x.dtype.is_floating_point else x.values().float()
-    row = _row_index(x) if transform in ('log1p_norm', 'tfidf') else None
-    v = _transform_values(v, transform, library, idf, row, x)
+    row = _row_index(x) if transform in ('log1p_norm', 'tfidf', 'clr') else None
+    v = _transform_values(v, transform, library, idf, row, x, n_measured)
     return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), v, size=x.shape, check_invariants=False)
 
-def _transform_values(x, transform, library, idf, row, csr):
+def _row_sums(x, row, n):
+    "Per-cell sums of a dense (n, p) `x`, or of stored values `x` in rows `row`."
+    return x.sum(1) if row is None else torch.zeros(n, dtype=x.dtype, device=x.device).index_add_(0, row, x)
+
+def _transform_values(x, transform, library, idf, row, csr, n_measured=None):
     "The transform of a dense (n, p) `x`, or of the stored values `x` of `csr` (rows `row`)."
     if transform == 'identity': return x
     if transform == 'log1p': return torch.log1p(x)
     if transform == 'binary': return (x > 0).to(x.dtype)
     n = x.shape[0] if csr is None else csr.shape[0]
-    if library is None: lib = x.sum(1) if csr is None else torch.zeros(n, dtype=x.dtype, device=x.device).index_add_(0, row, x)
+    if transform == 'clr':   # log1p(x / g_i), log g_i the mean of log1p(x) over the cell's measured features
+        l, p = torch.log1p(x), (x.shape[1] if csr is None else csr.shape[1])
+        m = torch.full((n,), float(p), dtype=x.dtype, device=x.device) if n_measured is None else \
+            torch.as_tensor(n_measured, dtype=x.dtype, device=x.device).reshape(-1).clamp_min(1)
+        if m.shape[0] != n: raise InputError(f"n_measured has {m.shape[0]} entries for {n} cells.")
+        g = torch.exp(_row_sums(l, row, n) / m)
+        return torch.log1p(x / (g.unsqueeze(1) if csr is None else g[row]))
+    if library is None: lib = _row_sums(x, row, n)
     else: lib = torch.as_tensor(library, dtype=x.dtype, device=x.device).reshape(-1)
     if lib.shape[0] != n: raise InputError(f"library has {lib.shape[0]} entries for {n} cells.")
     lib = torch.where(lib > 0, lib, torch.ones_like(lib))
