@@ -38,7 +38,7 @@ LIKELIHOODS = COUNT_LIKELIHOODS + ('bernoulli', 'normal')
 TRANSFORMS = ('log1p_norm', 'log1p', 'binary', 'tfidf', 'clr', 'identity')
 KIND_DEFAULTS = {
     'rna':      dict(likelihood='nb', transform='log1p_norm'),
-    'adt':      dict(likelihood='nb', transform='log1p_norm'),
+    'adt':      dict(likelihood='nb', transform='clr'),
     'atac':     dict(likelihood='bernoulli', transform='binary'),
     'gaussian': dict(likelihood='normal', transform='identity'),
 }

@@ -10,7 +10,8 @@ FIXTURE = Path(__file__).parent/'fixtures'/'mosaicvae_defaults_before_fusion.pt'
 
 def _fixture():
     ck = torch.load(FIXTURE, weights_only=True)
-    specs = {k: make_spec(k, n_features=p) for k, p in ck['n_features'].items()}
+    # the specs of the time: ADT's encoder input was then log1p_norm, as RNA's (the ADT default is clr now)
+    specs = {k: make_spec(k, n_features=p, transform='log1p_norm') for k, p in ck['n_features'].items()}
     return ck, specs, ModalityBatch(**ck['batch'])
 
 
