@@ -16,8 +16,8 @@ from .nn import InputLinear
 
 # %% auto #0
 __all__ = ['FORMAT', 'LOCK_NAME', 'CheckpointError', 'RunDirLocked', 'check_folder', 'atomic_write', 'check_plain', 'plain_copy',
-           'rng_state', 'set_rng_state', 'save_checkpoint', 'upgrade_moments', 'load_checkpoint', 'EpochLog',
-           'run_lock']
+           'rng_state', 'set_rng_state', 'save_checkpoint', 'upgrade_moments', 'load_checkpoint', 'check_schedule',
+           'EpochLog', 'run_lock']
 
 # %% ../nbs/api/30a_checkpoint.ipynb #29f892c7
 class CheckpointError(RuntimeError):
@@ -185,6 +185,34 @@ def load_checkpoint(path:str|Path, # a file written by `save_checkpoint`
     except Exception as e: raise CheckpointError(f"{path} passed its checksum but could not be read ({e}); {_HINT}.") from e
     if not isinstance(ck, dict): raise CheckpointError(f"{path} holds a {type(ck).__name__}, not a remadom checkpoint dict; {_HINT}.")
     return _upgrade(ck, fmt)
+
+# %% ../nbs/api/30a_checkpoint.ipynb #06c5fbb7
+_SCHED_KEYS = ('T_max', 'eta_min', 'step_size', 'gamma', 'factor', 'patience', 'min_lrs', 'mode', 'threshold',
+               'total_iters', 'start_factor', 'end_factor')
+
+def check_schedule(path,           # the checkpoint file, for the message
+                   name:str,       # which schedule: 'warm-up' or 'main'
+                   old:dict|None,  # the checkpoint's scheduler state_dict (None: it had none)
+                   new,            # this run's scheduler (None: it has none)
+                   w:int=0,        # warm-up epochs before the main schedule (added to T_max in the advice)
+                  ) -> None:
+    "Refuse a resume whose `name` scheduler differs from the checkpoint's in a setting (the lr of done epochs would change)."
+    if (old is None) != (new is None):
+        raise InputError(f"resume from {path}: the run was trained {'with' if old is not None else 'without'} a {name} "
+                         f"learning-rate schedule; resume with the same optim.scheduler settings it was started with.")
+    if old is None: return
+    if {k for k in _SCHED_KEYS if k in old} != {k for k in _SCHED_KEYS if k in new.__dict__}:
+        raise InputError(f"resume from {path}: the checkpoint's {name} schedule is of another kind than this run's "
+                         f"({type(new).__name__}); resume with the optim.scheduler settings the run was started with.")
+    for k in _SCHED_KEYS:
+        if k in old and k in new.__dict__ and old[k] != new.__dict__[k]:
+            how = (f"resume with train.epochs={old[k] + w} as it was started, or with "
+                   f"optim.scheduler.horizon set to the run's final epoch count from its first start (the cosine then spans "
+                   f"that many epochs and a stopped run continues it exactly)" if k == 'T_max' else
+                   "resume with the optim.scheduler settings the run was started with")
+            raise InputError(f"resume from {path}: the checkpoint's {name} schedule has {k}={old[k]} but this run's has "
+                             f"{k}={new.__dict__[k]}; continuing would not be the same schedule (the learning rate would jump), "
+                             f"so the result would differ from an uninterrupted run. {how[0].upper() + how[1:]}.")
 
 # %% ../nbs/api/30a_checkpoint.ipynb #a975090e
 def _csv_line(values) -> str:

@@ -15,7 +15,7 @@ from . import __version__
 from . import distributed as D
 from .core import InputError, check_choice, closest, StepContext, seed_everything, get_device
 from .checkpoint import (CheckpointError, RunDirLocked, save_checkpoint, load_checkpoint, check_plain, rng_state,
-                                set_rng_state, run_lock, plain_copy, EpochLog, upgrade_moments, FORMAT)
+                                set_rng_state, run_lock, plain_copy, EpochLog, upgrade_moments, check_schedule, FORMAT)
 
 # %% auto #0
 __all__ = ['TrainingError', 'kl_weight_at', 'Trainer']
@@ -387,28 +387,6 @@ def _fit(self:Trainer):
         pbar.close()
         if tb is not None: tb.close()
 
-_SCHED_KEYS = ('T_max', 'eta_min', 'step_size', 'gamma', 'factor', 'patience', 'min_lrs', 'mode', 'threshold',
-               'total_iters', 'start_factor', 'end_factor')
-
-def _check_schedule(path, name, old, new, w:int=0):
-    "Refuse a resume whose `name` scheduler differs from the checkpoint's in a setting (the lr of done epochs would change)."
-    if (old is None) != (new is None):
-        raise InputError(f"resume from {path}: the run was trained {'with' if old is not None else 'without'} a {name} "
-                         f"learning-rate schedule; resume with the same optim.scheduler settings it was started with.")
-    if old is None: return
-    if {k for k in _SCHED_KEYS if k in old} != {k for k in _SCHED_KEYS if k in new.__dict__}:
-        raise InputError(f"resume from {path}: the checkpoint's {name} schedule is of another kind than this run's "
-                         f"({type(new).__name__}); resume with the optim.scheduler settings the run was started with.")
-    for k in _SCHED_KEYS:
-        if k in old and k in new.__dict__ and old[k] != new.__dict__[k]:
-            how = (f"resume with train.epochs={old[k] + w} as it was started, or with "
-                   f"optim.scheduler.horizon set to the run's final epoch count from its first start (the cosine then spans "
-                   f"that many epochs and a stopped run continues it exactly)" if k == 'T_max' else
-                   "resume with the optim.scheduler settings the run was started with")
-            raise InputError(f"resume from {path}: the checkpoint's {name} schedule has {k}={old[k]} but this run's has "
-                             f"{k}={new.__dict__[k]}; continuing would not be the same schedule (the learning rate would jump), "
-                             f"so the result would differ from an uninterrupted run. {how[0].upper() + how[1:]}.")
-
 @patch
 def resume(self:Trainer, path:str|Path):
     "Restore model, heads, optimiser, schedulers, scaler, RNG states, counters, history and the best weights from a checkpoint."
@@ -419,7 +397,7 @@ def resume(self:Trainer, path:str|Path):
     except (RuntimeError, ValueError, KeyError) as e:
         raise CheckpointError(f"{path} does not fit this model/heads/optimiser ({e}); build them as in the run that wrote it.") from e
     for name in ('warmup', 'scheduler'):
-        _check_schedule(path, 'warm-up' if name == 'warmup' else 'main', ck.get(name), getattr(self, name), self.lr_warmup_epochs)
+        check_schedule(path, 'warm-up' if name == 'warmup' else 'main', ck.get(name), getattr(self, name), self.lr_warmup_epochs)
         if getattr(self, name) is not None: getattr(self, name).load_state_dict(ck[name])
     if self.scaler.is_enabled() and ck.get('scaler'): self.scaler.load_state_dict(ck['scaler'])
     if ck.get('version') != __version__:
