@@ -186,7 +186,7 @@ def load_checkpoint(path:str|Path, # a file written by `save_checkpoint`
     if not isinstance(ck, dict): raise CheckpointError(f"{path} holds a {type(ck).__name__}, not a remadom checkpoint dict; {_HINT}.")
     return _upgrade(ck, fmt)
 
-# %% ../nbs/api/30a_checkpoint.ipynb #06c5fbb7
+# %% ../nbs/api/30a_checkpoint.ipynb #7d4d237a
 _SCHED_KEYS = ('T_max', 'eta_min', 'step_size', 'gamma', 'factor', 'patience', 'min_lrs', 'mode', 'threshold',
                'total_iters', 'start_factor', 'end_factor')
 
