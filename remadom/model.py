@@ -184,7 +184,8 @@ def _encode_one(enc, x, library, cats, fm) -> tuple:
     if fm is None: return enc.mu_logvar(x, library, *cats)
     x = torch.where(fm, _dense(x), 0.)
     if not isinstance(enc, Encoder): return enc.mu_logvar(x, library, *cats)
-    t = input_transform(x, enc.transform, library, enc.idf, n_measured=fm.sum(1)) * (fm.shape[1] / fm.sum(1, keepdim=True))
+    k = fm.sum(1, keepdim=True)   # measured features per cell
+    t = input_transform(x, enc.transform, library, enc.idf, n_measured=k.squeeze(1)) * (fm.shape[1] / k)
     h = enc.body(t, *cats)
     v = enc.logvar(h).clamp(-15., 15.)
     return enc.mean(h), torch.logaddexp(v, torch.full_like(v, math.log(enc.var_eps)))
