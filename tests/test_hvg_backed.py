@@ -3,7 +3,7 @@ import warnings
 import numpy as np, pytest
 warnings.filterwarnings('ignore', category=FutureWarning)
 from remadom.data import load_example, write_manifest, open_manifest
-from remadom.data.manifest import ShardStack
+from remadom.data.shardstack import ShardStack
 from remadom.data.preprocess import hvg_chunked
 from remadom.config import load_config
 from remadom.api import _hvg, _modalities, Remadom

@@ -10,7 +10,8 @@ import os, hashlib
 from pathlib import Path
 import remadom
 from ..core import InputError, closest
-from .registry import register, Registry, Covariate, union_studies
+from .registry import register, Registry, Covariate
+from .union import union_studies
 from .manifest import read_manifest, open_manifest, write_manifest, MANIFEST_SUFFIXES
 
 # %% auto #0

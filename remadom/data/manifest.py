@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd, scipy.sparse as sp
 import anndata as ad
-from anndata.abc import CSRDataset
 from ..core import InputError, closest
+from .shardstack import ShardStack
 
 # %% auto #0
-__all__ = ['MANIFEST_SUFFIXES', 'Shard', 'Manifest', 'read_manifest', 'write_manifest', 'ShardStack', 'open_manifest']
+__all__ = ['MANIFEST_SUFFIXES', 'Shard', 'Manifest', 'read_manifest', 'write_manifest', 'open_manifest']
 
 # %% ../../nbs/api/07_data.manifest.ipynb #02e08060
 _TOP = ('shards', 'name', 'study_key', 'batch_key', 'backed', 'prefix_obs_names')
@@ -200,110 +200,6 @@ def write_manifest(path,             # the .yaml/.yml/.json file to write
         import yaml
         p.write_text(yaml.safe_dump(d, sort_keys=False))
     return p
-
-# %% ../../nbs/api/07_data.manifest.ipynb #c057806c
-def _to_csr(b):
-    return b if sp.isspmatrix_csr(b) else sp.csr_matrix(b)
-
-class ShardStack(CSRDataset):
-    "The shards' matrices of one modality stacked by rows, read lazily: row slices read only the shards they cross."
-    backend = 'hdf5'
-    def __init__(self, parts:list,    # [(matrix, src, dst)]: a backed or in-memory matrix; its columns src go to columns dst (None: all, in order)
-                 n_vars:int,          # columns of the stacked matrix (the union of the shards' features)
-                 names:list|None=None, # shard name of each part (for errors and `reads`)
-                ):
-        self.parts, self.n_vars = list(parts), int(n_vars)
-        self.names = list(names) if names is not None else [f"part{i}" for i in range(len(parts))]
-        self.offsets = np.cumsum([0] + [int(m.shape[0]) for m, _, _ in self.parts])
-        self.shape = (int(self.offsets[-1]), self.n_vars)
-        self.dtype = np.result_type(*[np.dtype(m.dtype) for m, _, _ in self.parts])
-        self.sparse = any(sp.issparse(m) or isinstance(m, CSRDataset) or getattr(m, 'format', None) == 'csr' for m, _, _ in self.parts)
-        self.isbacked = any(not isinstance(m, (np.ndarray, sp.spmatrix, sp.sparray)) for m, _, _ in self.parts)
-        self.reads = []   # (part, lo, hi) of every read from a part, for checks of what was read
-
-    def __repr__(self):
-        return f"ShardStack({self.shape[0]} x {self.n_vars}, {len(self.parts)} shards, {'backed' if self.isbacked else 'in memory'})"
-
-    def _part_rows(self, j:int, lo:int, hi:int):
-        "Rows lo:hi of part j, on the stacked columns (CSR if any part is sparse, else dense)."
-        m, src, dst = self.parts[j]
-        self.reads.append((j, lo, hi))
-        b = m[lo:hi]
-        if self.sparse:
-            b = _to_csr(b)
-            if src is not None: b = b[:, src]
-            if dst is None: return b.astype(self.dtype, copy=False)
-            out = sp.csr_matrix((b.data.astype(self.dtype, copy=False), dst[b.indices].astype(np.int32), b.indptr), shape=(b.shape[0], self.n_vars))
-            out.sort_indices(); return out
-        b = np.asarray(b)
-        if src is not None: b = b[:, src]
-        if dst is None: return b.astype(self.dtype, copy=False)
-        out = np.zeros((b.shape[0], self.n_vars), self.dtype); out[:, dst] = b; return out
-
-    def _stack(self, blocks:list):
-        if not blocks: return sp.csr_matrix((0, self.n_vars), dtype=self.dtype) if self.sparse else np.zeros((0, self.n_vars), self.dtype)
-        if len(blocks) == 1: return blocks[0]
-        return sp.vstack(blocks, format='csr') if self.sparse else np.concatenate(blocks)
-
-    def _slice(self, lo:int, hi:int):
-        out = []
-        for j in range(len(self.parts)):
-            a, b = max(lo, self.offsets[j]), min(hi, self.offsets[j + 1])
-            if a < b: out.append(self._part_rows(j, int(a - self.offsets[j]), int(b - self.offsets[j])))
-        return self._stack(out)
-
-    def _rows(self, rows:np.ndarray, max_gap:int=1024):
-        "Rows in any order, read as covering slices of each part."
-        u, inv = np.unique(rows, return_inverse=True)
-        blocks = []
-        for seg in np.split(u, np.flatnonzero((np.diff(u) > max_gap) | (np.diff(np.searchsorted(self.offsets, u, 'right')) != 0)) + 1):
-            if not len(seg): continue
-            b = self._slice(int(seg[0]), int(seg[-1]) + 1)
-            blocks.append(b if len(seg) == seg[-1] - seg[0] + 1 else b[seg - seg[0]])
-        return self._stack(blocks)[inv]
-
-    def __getitem__(self, index):
-        cols = None
-        if isinstance(index, tuple):
-            if len(index) != 2: raise IndexError(f"ShardStack takes [rows] or [rows, cols]; got {len(index)} indices.")
-            index, cols = index
-        n = self.shape[0]
-        if isinstance(index, slice):
-            lo, hi, step = index.indices(n)
-            out = self._slice(lo, hi) if step == 1 else self._rows(np.arange(lo, hi, step))
-        elif isinstance(index, (int, np.integer)):
-            i = int(index) + (n if index < 0 else 0)
-            if not 0 <= i < n: raise IndexError(f"row {index} is out of range for {n} rows.")
-            out = self._slice(i, i + 1)
-        else:
-            r = np.asarray(index)
-            if r.dtype == bool:
-                if r.shape != (n,): raise IndexError(f"a boolean row mask must have {n} entries; got {r.shape}.")
-                r = np.flatnonzero(r)
-            r = r.astype(np.int64); r = np.where(r < 0, r + n, r)
-            if r.size and (r.min() < 0 or r.max() >= n): raise IndexError(f"rows must lie in [0, {n}).")
-            out = self._rows(r) if r.size else self._stack([])
-        return out if cols is None or (isinstance(cols, slice) and cols == slice(None)) else out[:, cols]
-
-    def to_memory(self):
-        "The whole stacked matrix in memory (reads every shard)."
-        return self._slice(0, self.shape[0])
-
-    def copy(self):
-        "An in-memory copy (what AnnData.copy() asks of X): reads every shard."
-        return self.to_memory()
-
-    def take_columns(self, idx) -> 'ShardStack':
-        "A lazy stack of the columns `idx` (in that order) of this one; nothing is read."
-        idx = np.asarray(idx, np.int64)
-        pos = np.full(self.n_vars, -1, np.int64); pos[idx] = np.arange(len(idx))
-        parts = []
-        for m, src, dst in self.parts:
-            s = np.arange(m.shape[1]) if src is None else src
-            d = np.arange(m.shape[1]) if dst is None else dst
-            nd = pos[d]; keep = nd >= 0
-            parts.append((m, s[keep], nd[keep]))
-        return ShardStack(parts, len(idx), self.names)
 
 # %% ../../nbs/api/07_data.manifest.ipynb #129275ac
 def _open_store(shard:Shard, src:str):

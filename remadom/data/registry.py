@@ -12,9 +12,10 @@ import numpy as np, pandas as pd, scipy.sparse as sp
 import anndata as ad
 from anndata.abc import CSRDataset
 from ..core import InputError, closest, make_spec, ModalitySpec, COUNT_LIKELIHOODS
+from .union import union_studies, _union
 
 # %% auto #0
-__all__ = ['Covariate', 'Registry', 'union_studies', 'register']
+__all__ = ['Covariate', 'Registry', 'register']
 
 # %% ../../nbs/api/01_data.registry.ipynb #f3a00339
 @dataclass(frozen=True)
@@ -154,62 +155,6 @@ def _as_mods(data, modalities):
         return mods, obs
     raise InputError(f"data must be a MuData, an AnnData or a non-empty dict of AnnData per modality (or of MuData per study); got {type(data).__name__}.")
 
-# %% ../../nbs/api/01_data.registry.ipynb #562914c7
-def _remap(X, cols, p):
-    "X (n, p_s) as an (n, p) matrix whose column cols[j] holds X's column j (a new matrix; X is not touched)."
-    if sp.issparse(X):
-        X = sp.csr_matrix(X)
-        out = sp.csr_matrix((X.data.copy(), cols[X.indices].astype(X.indices.dtype), X.indptr.copy()), shape=(X.shape[0], p))
-        out.sort_indices(); return out
-    out = np.zeros((X.shape[0], p), dtype=np.asarray(X).dtype); out[:, cols] = np.asarray(X); return out
-
-def _union(name, parts:dict, key:str='study') -> ad.AnnData:
-    "One AnnData of modality `name` on the union of the parts' features, with `varm['measured']` and `obs[key]`."
-    union = pd.Index([], dtype=object)
-    for s, a in parts.items():
-        if not isinstance(a, ad.AnnData): raise InputError(f"modality {name!r}, study {s!r}: expected an AnnData, got {type(a).__name__}.")
-        if a.isbacked: raise InputError(f"modality {name!r}, study {s!r}: a backed AnnData cannot be joined on the union of features; load it with .to_memory().")
-        if a.var_names.has_duplicates: raise InputError(f"modality {name!r}, study {s!r}: var_names are not unique (e.g. {list(a.var_names[a.var_names.duplicated()][:3])}).")
-        union = union.append(pd.Index(a.var_names.astype(str))[~a.var_names.astype(str).isin(union)])
-    p, items = len(union), list(parts.items())
-    cols = {s: union.get_indexer(a.var_names.astype(str)) for s, a in items}
-    sparse = any(sp.issparse(a.X) for _, a in items)
-    def stack(get):
-        ms = [_remap(get(a), cols[s], p) for s, a in items]
-        return sp.vstack([sp.csr_matrix(m) for m in ms], format='csr') if sparse else np.concatenate(ms)
-    obs = pd.concat([a.obs.assign(**{key: s}) for s, a in items])
-    if obs.index.has_duplicates:
-        raise InputError(f"modality {name!r}: cells {list(obs.index[obs.index.duplicated()][:3])} appear in several studies; "
-                         f"make obs_names unique across studies (e.g. prefix them with the study).")
-    obs[key] = pd.Categorical(obs[key], categories=[s for s, _ in items])
-    out = ad.AnnData(stack(lambda a: a.X), obs=obs, var=pd.DataFrame(index=union))
-    for l in set.intersection(*[set(a.layers.keys()) for _, a in items]): out.layers[l] = stack(lambda a: a.layers[l])
-    out.varm['measured'] = pd.DataFrame(np.stack([union.isin(a.var_names.astype(str)) for _, a in items], 1), index=union, columns=[s for s, _ in items])
-    out.uns['measured_by'] = key
-    return out
-
-def union_studies(studies:dict,        # study label -> MuData (or dict modality -> AnnData) of that study
-                  study_key:str='study', # obs column that records each cell's study
-                 ):
-    "One MuData over all studies: each modality on the union of its studies' features, with per-study feature masks."
-    import mudata as md
-    if not isinstance(studies, dict) or not studies: raise InputError("union_studies: pass a non-empty dict study label -> MuData.")
-    mods_of = {str(s): (dict(m.mod) if isinstance(m, md.MuData) else dict(m)) for s, m in studies.items()}
-    names = list(dict.fromkeys(k for ms in mods_of.values() for k in ms))
-    mods = {k: _union(k, {s: ms[k] for s, ms in mods_of.items() if k in ms}, study_key) for k in names}
-    obs = []
-    for s, m in studies.items():
-        o = m.obs.copy() if isinstance(m, md.MuData) else pd.DataFrame(index=pd.Index([]).append([a.obs_names for a in m.values()]).unique())
-        obs.append(o.assign(**{study_key: str(s)}))
-    obs = pd.concat(obs)
-    if obs.index.has_duplicates:
-        raise InputError(f"union_studies: cells {list(obs.index[obs.index.duplicated()][:3])} appear in several studies; prefix obs_names with the study.")
-    obs[study_key] = pd.Categorical(obs[study_key], categories=[str(s) for s in studies])
-    md.set_options(pull_on_update=False)
-    out = md.MuData(mods)
-    out.obs = obs.reindex(out.obs_names)
-    return out
-
 # %% ../../nbs/api/01_data.registry.ipynb #7858813e
 def _feature_mask(name, a, obs, ref):
     "(study labels, (G, p) bool mask, (n_a,) study row of each cell) of a modality carrying `varm['measured']`, else None."
@@ -336,7 +281,7 @@ def _lazy_x(adata):
     "X, or a backed CSR X as a one-part `ShardStack` (so selecting features reads nothing; rows are then read in chunks)."
     X = adata.X
     if getattr(adata, 'isbacked', False) and isinstance(X, CSRDataset) and not hasattr(X, 'take_columns'):
-        from remadom.data.manifest import ShardStack
+        from remadom.data.shardstack import ShardStack
         return ShardStack([(X, None, None)], X.shape[1], ['backed'])
     return X
 

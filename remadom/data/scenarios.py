@@ -161,7 +161,7 @@ def combine_studies(parts:dict,            # study label -> MuData of that study
                    ) -> md.MuData:
     "Studies in one MuData: names harmonised, obs names prefixed with the study, each modality on the union of features with per-study masks."
     from remadom.core import make_spec
-    from remadom.data.registry import union_studies
+    from remadom.data.union import union_studies
     if not isinstance(parts, dict) or len(parts) < 2: raise InputError("combine_studies: pass a dict of at least two study label -> MuData.")
     out = {}
     for s, m in parts.items():
