@@ -168,14 +168,16 @@ def _prior_mean(self, batch, mu) -> torch.Tensor:
     return torch.cat([torch.zeros_like(mu[:, :self.n_latent]), t.to(mu.dtype)], 1)
 
 def _fmask(self, batch, k, idx):
-    "(n_k, p) bool feature mask of the cells `idx` of modality `k`, or None when the modality has one feature set."
+    "(n_k, p) bool feature mask of the cells `idx` (None: every cell) of modality `k`, or None when the modality has one feature set."
     tab = self._buffers.get(f'_fmask_{k}')
     if tab is None: return None
     g = getattr(batch, 'feature_group', {}).get(k)
     if g is None: raise InputError(f"modality {k!r} has per-study feature masks but the batch carries no feature_group[{k!r}]; "
                                    f"build batches with remadom.data.loader (TensorLoader / make_loader) from a registry.")
-    g = g.index_select(0, idx).long()
+    g = (g if idx is None else g.index_select(0, idx)).long()
     return tab.index_select(0, torch.where(g < 0, len(tab) - 1, g))
+
+def _rows_or_all(x, idx): return x if idx is None else _rows(x, idx)
 
 def _dense(x): return x.to_dense() if x.layout != torch.strided else x
 
@@ -202,12 +204,12 @@ def _renormalised(dec, z, library, b, fm):
     return ZeroInflatedNegativeBinomial(mu, theta, dec.zi(h), **kw)
 
 def _nll_one(dec, z, library, b, x, idx, fm, xs=None) -> torch.Tensor:
-    "(n,) negative log-likelihood of one decoder for the rows `idx` of `x`; with a feature mask, over the measured features only; `xs`: `x` as sparse CSR, read by likelihoods that take it."
+    "(n,) negative log-likelihood of one decoder for the rows `idx` of `x` (None: every row); with a feature mask, over the measured features only; `xs`: `x` as sparse CSR, read by likelihoods that take it."
     if fm is None:
         px = dec(z, library, b)
-        return -px.log_prob_rows(_rows(xs if xs is not None and getattr(px, 'reads_sparse', False) else x, idx)).float()
+        return -px.log_prob_rows(_rows_or_all(xs if xs is not None and getattr(px, 'reads_sparse', False) else x, idx)).float()
     px = _renormalised(dec, z, library, b, fm) if isinstance(dec, CountDecoder) else dec(z, library, b)
-    x = torch.where(fm, _dense(_rows(x, idx)), 0.)    # unmeasured values never enter (not even through a gradient)
+    x = torch.where(fm, _dense(_rows_or_all(x, idx)), 0.)    # unmeasured values never enter (not even through a gradient)
     return -torch.where(fm, px.log_prob(x), 0.).sum(-1).float()
 
 # %% ../nbs/api/13_model.ipynb #63fab4c9
@@ -219,11 +221,14 @@ def _encode(self:MosaicVAE, batch:ModalityBatch, modalities=None) -> tuple:
         if k not in batch.x: continue
         m, idx = batch.mask[k], _measured(batch, k)
         n, d = batch.n_obs, self.n_latent + self.n_latent_tech
-        mu = torch.zeros(n, d, device=m.device); lv = torch.zeros(n, d, device=m.device)
-        if len(idx):
-            cats = [c[idx] for c in codes]
-            mu_k, lv_k = _encode_one(self.encoders[k], _rows(batch.x[k], idx), batch.library[k][idx], cats, _fmask(self, batch, k, idx))
-            mu = mu.to(mu_k.dtype).index_put((idx,), mu_k); lv = lv.to(lv_k.dtype).index_put((idx,), lv_k)
+        if len(idx) == n:   # every cell has it (the index is increasing, so it is 0..n-1): no gathers, no scatter
+            mu, lv = _encode_one(self.encoders[k], batch.x[k], batch.library[k], codes, _fmask(self, batch, k, None))
+        else:
+            mu = torch.zeros(n, d, device=m.device); lv = torch.zeros(n, d, device=m.device)
+            if len(idx):
+                cats = [c[idx] for c in codes]
+                mu_k, lv_k = _encode_one(self.encoders[k], _rows(batch.x[k], idx), batch.library[k][idx], cats, _fmask(self, batch, k, idx))
+                mu = mu.to(mu_k.dtype).index_put((idx,), mu_k); lv = lv.to(lv_k.dtype).index_put((idx,), lv_k)
         mus[k], lvs[k], masks[k] = mu, lv, m
     return mus, lvs, masks
 
@@ -270,7 +275,9 @@ def _recon_kl(self, batch, mu, lv, masks, rows, b):
         if k not in batch.x: continue
         idx = _measured(batch, k) if rows is None else (masks[k] & rows).nonzero().squeeze(1)
         if not len(idx): continue
-        nll = _nll_one(self.decoders[k], z[idx], batch.library[k][idx], b[idx], batch.x[k], idx, _fmask(self, batch, k, idx),
+        if len(idx) == len(z): idx = None   # every cell (rows 0..n-1): no gathers
+        sel = (lambda t: t) if idx is None else (lambda t: t[idx])
+        nll = _nll_one(self.decoders[k], sel(z), sel(batch.library[k]), sel(b), batch.x[k], idx, _fmask(self, batch, k, idx),
                        getattr(batch, 'x_sparse', {}).get(k))  # (n_k,)
         nll_total = nll_total + nll.sum(); recon[k] = nll.mean()
     return z, kl, nll_total, recon
