@@ -147,7 +147,7 @@ class _ZeroRows(torch.autograd.Function):
             lr = torch.log1p(t)
             ctx.per_row = theta.dim() == 2
             ctx.save_for_backward(t, lr)
-            return -torch.mv(lr, theta) if theta.dim() == 1 else -torch.einsum('ij,ij->i', lr, theta)
+            return -torch.mv(lr, theta) if theta.dim() == 1 else -torch.linalg.vecdot(lr, theta)
     @staticmethod
     def backward(ctx, g):
         t, lr = ctx.saved_tensors
