@@ -31,7 +31,7 @@ def run_remadom(a, m):
     import numpy as np, torch
     from remadom.api import Remadom
     cfg = {'seed': a.seed, 'data': {'batch_key': 'batch'}, 'model': {'n_latent': 20},
-           'train': {'batch_size': 128, **({'epochs': a.epochs} if a.epochs else {})},
+           'train': {'batch_size': 128, **({'epochs': a.epochs} if a.epochs else {}), **({'precision': a.precision} if a.precision != 'fp32' else {})},
            'logging': {'run_dir': os.path.join(a.out, 'run'), 'progress_bar': False}}
     if a.genes: cfg['data']['n_top_genes'] = a.genes
     t0, c0 = time.perf_counter(), _cpu_s()
@@ -92,6 +92,7 @@ if __name__ == '__main__':
     p.add_argument('--epochs', type=int, default=0, help='0: each tool chooses its default training length')
     p.add_argument('--genes', type=int, default=0, help='highly variable genes (0: all)')
     p.add_argument('--seed', type=int, default=0); p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--precision', default='fp32', choices=('fp32', 'bf16'), help="remadom's train.precision (the scvi-tools models run float32)")
     p.add_argument('--min-open', type=float, default=0., help='keep the peaks open in at least this fraction of nuclei (0: all)')
     a = p.parse_args()
     import torch; torch.set_num_threads(a.threads)

@@ -33,6 +33,7 @@ def _job(model, pair, a, out, epochs=None):
     env = {**os.environ, 'OMP_NUM_THREADS': str(a.threads), 'MKL_NUM_THREADS': str(a.threads), 'PYTHONPATH': ROOT}
     cmd = [py, os.path.join(HERE, '_job.py'), model, os.path.join(ROOT, 'data', data), '--out', out, '--threads', str(a.threads),
            '--epochs', str(epochs if epochs is not None else a.epochs), '--genes', str(genes), '--seed', str(a.seed), '--min-open', str(min_open)]
+    if model == 'remadom' and a.precision != 'fp32': cmd += ['--precision', a.precision]   # the peers always run float32
     t = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode: raise SystemExit(f"{model} on {pair} failed:\n{p.stderr[-3000:]}")
@@ -63,6 +64,8 @@ def main():
     p.add_argument('--epochs', type=int, default=0, help='0: each tool its default length')
     p.add_argument('--seed', type=int, default=0); p.add_argument('--ttq', action='store_true', help='time to quality')
     p.add_argument('--out', default=os.path.join(HERE, 'out'))
+    p.add_argument('--precision', default='fp32', choices=('fp32', 'bf16'),
+                   help="remadom's train.precision (bf16: autocast, for CPUs with bf16 units); the peers run float32")
     a = p.parse_args()
     if not os.path.exists(PEER_PY): raise SystemExit("bench/.venv-peers is missing: run `bash bench/setup_peers.sh` first.")
     rows = []
@@ -91,7 +94,7 @@ def main():
             row['ttq'] = ttq
         rows.append(row)
     print(f"\nremadom / peer, medians of {a.repeats} alternating runs, {a.threads} thread(s), batch 128, latent 20, "
-          f"{time.strftime('%Y-%m-%d')}")
+          f"remadom in {a.precision}, {time.strftime('%Y-%m-%d')}")
     hdr = f"{'data':10s} {'peer':8s} {'fit wall':>14s} {'process wall':>14s} {'CPU s':>14s} {'epochs':>9s} {'s/epoch':>16s} {'cells/s':>16s} {'peak RSS MB':>16s} {'NMI':>12s} {'ARI':>12s} {'FOSCTTM':>12s} {'time to quality':>18s}"
     print(hdr); print('-' * len(hdr))
     f = lambda t, d=2: f"{t[0]:.{d}f}/{t[1]:.{d}f}"
