@@ -24,8 +24,8 @@ __all__ = ['MosaicVAE', 'model_inits', 'default_epochs']
 
 # %% ../nbs/api/13_model.ipynb #967d922d
 def _rows(x, idx):
-    "Rows `idx` of a dense or sparse (CSR/COO) batch tensor, in its layout (a CSR batch is gathered as CSR)."
-    return select_rows(x, idx)
+    "Rows `idx` of a dense or sparse (CSR/COO) batch tensor, in its layout (a CSR batch is gathered as CSR); `idx` None: `x` itself."
+    return x if idx is None else select_rows(x, idx)
 
 def _measured(batch, k) -> torch.Tensor:
     "Positions of the cells of `batch` that have modality `k`: the loader's `measured[k]` (no device sync), else from the mask."
@@ -177,8 +177,6 @@ def _fmask(self, batch, k, idx):
     g = (g if idx is None else g.index_select(0, idx)).long()
     return tab.index_select(0, torch.where(g < 0, len(tab) - 1, g))
 
-def _rows_or_all(x, idx): return x if idx is None else _rows(x, idx)
-
 def _dense(x): return x.to_dense() if x.layout != torch.strided else x
 
 def _encode_one(enc, x, library, cats, fm) -> tuple:
@@ -207,9 +205,9 @@ def _nll_one(dec, z, library, b, x, idx, fm, xs=None) -> torch.Tensor:
     "(n,) negative log-likelihood of one decoder for the rows `idx` of `x` (None: every row); with a feature mask, over the measured features only; `xs`: `x` as sparse CSR, read by likelihoods that take it."
     if fm is None:
         px = dec(z, library, b)
-        return -px.log_prob_rows(_rows_or_all(xs if xs is not None and getattr(px, 'reads_sparse', False) else x, idx)).float()
+        return -px.log_prob_rows(_rows(xs if xs is not None and getattr(px, 'reads_sparse', False) else x, idx)).float()
     px = _renormalised(dec, z, library, b, fm) if isinstance(dec, CountDecoder) else dec(z, library, b)
-    x = torch.where(fm, _dense(_rows_or_all(x, idx)), 0.)    # unmeasured values never enter (not even through a gradient)
+    x = torch.where(fm, _dense(_rows(x, idx)), 0.)    # unmeasured values never enter (not even through a gradient)
     return -torch.where(fm, px.log_prob(x), 0.).sum(-1).float()
 
 # %% ../nbs/api/13_model.ipynb #63fab4c9
@@ -276,7 +274,7 @@ def _recon_kl(self, batch, mu, lv, masks, rows, b):
         idx = _measured(batch, k) if rows is None else (masks[k] & rows).nonzero().squeeze(1)
         if not len(idx): continue
         if len(idx) == len(z): idx = None   # every cell (rows 0..n-1): no gathers
-        sel = (lambda t: t) if idx is None else (lambda t: t[idx])
+        sel = lambda t: t if idx is None else t[idx]
         nll = _nll_one(self.decoders[k], sel(z), sel(batch.library[k]), sel(b), batch.x[k], idx, _fmask(self, batch, k, idx),
                        getattr(batch, 'x_sparse', {}).get(k))  # (n_k,)
         nll_total = nll_total + nll.sum(); recon[k] = nll.mean()
