@@ -352,6 +352,19 @@ class NegativeBinomialMixture(_Checks, td.Distribution):
         return _mix_logp(self.mixture_logits, _nb_logpmf(x, self.mu_back, self.theta), _nb_logpmf(x, self.mu_fore, self.theta))
 
 # %% ../nbs/api/10_distributions.ipynb #fb268b51
+class _BernoulliRows(torch.autograd.Function):
+    "Row sums of b l - softplus(l) at the stored entries (flat positions `at`, rows `row`, indicators `on`), with the gradient in closed form."
+    @staticmethod
+    def forward(ctx, l, row, at, on):
+        ctx.save_for_backward(l, row, at, on)
+        return (-F.softplus(l).sum(-1)).index_add(0, row, on * l.reshape(-1).index_select(0, at))
+    @staticmethod
+    def backward(ctx, g):   # d/dl_ij = b_ij - sigmoid(l_ij), written into one (n, p) buffer
+        l, row, at, on = ctx.saved_tensors
+        gl = torch.sigmoid(l).contiguous().mul_(-g.unsqueeze(1))
+        gl.view(-1).index_add_(0, at, on * g.index_select(0, row))
+        return gl, None, None, None
+
 class Bernoulli(_Checks, td.Bernoulli):
     "Bernoulli with `logits`; counts > 0 count as 1, and `log_prob_rows` reads sparse `x` without densifying it."
     _params = ('logits',)
@@ -372,7 +385,7 @@ class Bernoulli(_Checks, td.Bernoulli):
         if self._validate_args: self._validate_sample(v)
         try: l = self.logits.expand(x.shape)
         except RuntimeError: raise InputError(f"x: shape {tuple(x.shape)} does not match the logits {tuple(self.logits.shape)}.") from None
-        return (-F.softplus(l).sum(-1)).index_add(0, row, (v > 0).to(l.dtype) * l[row, col])
+        return _BernoulliRows.apply(l, row, row * x.shape[1] + col, (v > 0).to(l.dtype))
 
 # %% ../nbs/api/10_distributions.ipynb #db53276c
 class Normal(_Checks, td.Normal):

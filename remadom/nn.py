@@ -329,7 +329,8 @@ class BernoulliDecoder(_Decoder):
 
     def forward(self, z, library, batch=None):
         h, library, _ = self._prep(z, library, batch)
-        return Bernoulli(logits=self.head(h) + self.bias + self.depth_scale * library.clamp_min(1.).log().unsqueeze(1))
+        l = self.head(h).float()   # float32 under autocast too; the two terms are added in place (the head's backward does not read its output)
+        return Bernoulli(logits=l.add_(self.bias).add_(self.depth_scale * library.clamp_min(1.).log().unsqueeze(1)))
 
 # %% ../nbs/api/11_nn.ipynb #f89bb86d
 class MixtureDecoder(_Decoder):
