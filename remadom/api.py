@@ -172,7 +172,7 @@ def _trainer(self:Remadom, train_dl, val_dl, es) -> Trainer:
                       early_stopping=es,
                       run_dir=self.run_dir, checkpoint_every=t.checkpoint_every,
                       checkpoint_every_s=t.checkpoint_every_s, progress_bar=c.logging.progress_bar,
-                      tensorboard=c.logging.tensorboard, log_every_steps=c.logging.log_every_steps, seed=c.seed,
+                      tensorboard=c.logging.tensorboard, log_every_steps=c.logging.log_every_steps, log_every_s=c.logging.log_every_s, seed=c.seed,
                       max_steps=t.max_steps, extra_state=self._state())
 
 def _state(self:Remadom) -> dict:

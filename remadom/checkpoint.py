@@ -89,6 +89,7 @@ def plain_copy(obj):
     if isinstance(obj, torch.Tensor): return obj.detach().clone()
     t = type(obj)
     if t in _ATOMS: return obj
+    if t is dict and set(map(type, obj.values())) <= _ATOM_SET: return dict(obj)   # e.g. an epoch row of the history
     if t in (dict, OrderedDict):
         new = t((k, plain_copy(v)) for k, v in obj.items())
         if t is OrderedDict and vars(obj): new.__dict__.update(copy.deepcopy(vars(obj)))   # a state dict's _metadata

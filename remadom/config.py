@@ -275,6 +275,7 @@ class LoggingConfig(_Section):
     progress_bar: bool = True        # show a tqdm progress bar
     tensorboard: bool = False        # also write TensorBoard event files
     log_every_steps: int = _f(50, ge=1) # optimiser steps between logged training metrics
+    log_every_s: float = _f(1., ge=0)   # seconds between rewrites of train_log.csv and train_history.json during a fit (0: every epoch); also written with each checkpoint and at the end
 
 # %% ../nbs/api/30_config.ipynb #1d46af78
 @dataclass

@@ -83,6 +83,7 @@ class Trainer:
                  checkpoint_every_s:float|None=None, # also write it once this many seconds have passed since the last write (None: by epochs only)
                  progress_bar:bool=True, tensorboard:bool=False,
                  log_every_steps:int=50,      # refresh the progress-bar postfix and TensorBoard step scalars
+                 log_every_s:float=1.,        # rewrite train_log.csv / train_history.json at most this often (0: every epoch); always with a checkpoint and at the end
                  seed:int=0,
                  max_steps:int|None=None,     # stop after this many optimiser steps (the epoch is then closed)
                  extra_state:dict|None=None,  # saved into every checkpoint (e.g. the registry and resolved config)
@@ -95,6 +96,8 @@ class Trainer:
             if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise InputError(f"{name}={v!r} must be an integer >= {lo}.")
         if checkpoint_every_s is not None and not (isinstance(checkpoint_every_s, (int, float)) and checkpoint_every_s > 0):
             raise InputError(f"checkpoint_every_s={checkpoint_every_s!r} must be None or a number of seconds > 0.")
+        if isinstance(log_every_s, bool) or not isinstance(log_every_s, (int, float)) or not log_every_s >= 0:
+            raise InputError(f"log_every_s={log_every_s!r} must be a number of seconds >= 0 (0: the logs are rewritten every epoch).")
         if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1): raise InputError(f"max_steps={max_steps!r} must be None or an integer >= 1.")
         for name, v in (('lr', lr), ('clip_grad', clip_grad or 1)):
             if not v > 0: raise InputError(f"{name}={v!r} must be > 0.")
@@ -134,6 +137,7 @@ class Trainer:
         self.precision, self.checkpoint_every, self.checkpoint_every_s, self.tensorboard = precision, checkpoint_every, checkpoint_every_s, tensorboard
         self.progress_bar = progress_bar and D.is_main()
         self.log_every_steps, self.seed, self.max_steps, self.extra_state = log_every_steps, seed, max_steps, extra_state
+        self.log_every_s = float(log_every_s)
         self.run_dir = None if run_dir is None else Path(run_dir)
         if self.run_dir is not None:
             if self.run_dir.exists() and not self.run_dir.is_dir(): raise InputError(f"run_dir={str(self.run_dir)!r} is a file, not a folder; choose a folder path.")
@@ -348,6 +352,7 @@ def _fit(self:Trainer):
     if self.device.type == 'cpu':   # multi-threaded CPU reductions, bit-exact; no NaN fill of each new tensor (nothing reads unset memory)
         torch.use_deterministic_algorithms(True); torch.utils.deterministic.fill_uninitialized_memory = False
     saved_t, self._best_ck, self._best_epoch = time.time(), None, None   # the best epoch not yet on disk
+    logged_t, logged = time.time(), len(self.history['rows'])           # the logs were last rewritten then, with that many rows
     try:
         while self.epoch < self.epochs and self.history['stop_reason'] is None:
             if self.max_steps is not None and self.step >= self.max_steps:
@@ -377,12 +382,14 @@ def _fit(self:Trainer):
                     if self._best_epoch == self.epoch: names.insert(0, 'checkpoint.best.pt')   # this epoch: one serialisation
                     elif self._best_epoch is not None: self._write(['checkpoint.best.pt'], self._best_ck)
                     self._save(names); self._best_ck = self._best_epoch = None; saved_t = time.time()
-                if D.is_main(): self._write_logs()
+                if D.is_main() and (last or time.time() - logged_t >= self.log_every_s):   # with each checkpoint, else on the time cadence
+                    self._write_logs(); logged_t, logged = time.time(), len(self.history['rows'])
             if tb is not None:
                 for k, v in row.items(): tb.add_scalar(f'epoch/{k}', v, self.epoch)
             pbar.set_postfix({k: f'{row[k]:.4g}' for k in ('train_loss', 'val_loss', 'kl_weight') if k in row}, refresh=False)
             pbar.update(1)
     finally:
+        if self.run_dir is not None and D.is_main() and len(self.history['rows']) > logged: self._write_logs()   # an error or interrupt: the epochs done
         torch.use_deterministic_algorithms(det_before); torch.utils.deterministic.fill_uninitialized_memory = fill_before
         pbar.close()
         if tb is not None: tb.close()

@@ -99,6 +99,7 @@ API = [
     ('config hidden empty', L(**{'model.hidden': []}), InputError, r"model\.hidden=\[\]"),
     ('config batch_size text', L(**{'train.batch_size': 'big'}), InputError, r"train\.batch_size='big'"),
     ('config log_every 0', L(**{'logging.log_every_steps': 0}), InputError, r"logging\.log_every_steps=0"),
+    ('config log_every_s negative', L(**{'logging.log_every_s': -1}), InputError, r"logging\.log_every_s=-1"),
     ('config duplicate yaml key', lambda ctx: load_config(ctx['tmp']/'dup.yaml'), InputError, r"key 'epochs' appears twice"),
     ('config missing file', lambda ctx: load_config(ctx['tmp']/'nope.yaml'), InputError, r"config file .*nope\.yaml.* does not exist"),
     # modality specs
