@@ -60,18 +60,32 @@ def set_default_validate_args(value:bool):
 # %% ../nbs/api/10_distributions.ipynb #286b9257
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
+def _above(z, c):
+    "1. where z > c, 0. where z <= c: a float mask, exact (c - z and z - c are exact near c), with no bool tensor."
+    return torch.sign((z.detach() - c).clamp_(min=0))
+
+def _pick(m, a, b):
+    "a where the float mask `m` is 1, b where it is 0; exactly torch.where for finite a and b."
+    return torch.addcmul(b * (1 - m), a, m)
+
+def _shift10(z):
+    "(1 where z < 10 else 0, zs = min(z, 10), u = z + 10 where z < 10 else z, w = zs (zs + 9)): the ten-step recurrence's pieces."
+    small, zs = _above(-z, -10.), z.clamp(max=10.)
+    return small, zs, torch.add(z, small, alpha=10.), zs * (zs + 9.)
+
 def _stirling_rest(z):
-    "delta(z) = lgamma(z) - [(z - 1/2) log z - z + log(2 pi)/2], accurate for small and huge z > 0."
-    zs, zl = z.clamp(max=10.), z.clamp(min=10.)
-    direct = torch.lgamma(zs) - (zs - 0.5) * torch.log(zs) + zs - _HALF_LOG_2PI
-    r = 1 / zl; r2 = r * r
+    "delta(z) = lgamma(z) - [(z - 1/2) log z - z + log(2 pi)/2] for z > 0: the series at u >= 10, ten recurrence steps below."
+    small, zs, u, w = _shift10(z)
+    r = u.reciprocal(); r2 = r * r
     series = r * (1/12 - r2 * (1/360 - r2 * (1/1260 - r2 / 1680)))
-    return torch.where(z < 10, direct, series)
+    P = w * (w + 8.) * (w + 14.) * (w + 18.) * (w + 20.)             # z (z+1) ... (z+9) = prod_k (w + k(9-k)), k = 0..4
+    shift = (zs + 9.5) * torch.log(zs + 10.) - (zs - 0.5) * torch.log(zs) - 10. - torch.log(P)   # delta(z) - delta(z + 10)
+    return torch.addcmul(series, shift, small)
 
 def _log_ratio(x, mu, theta):
     "log((theta + x) / (theta + mu)) without cancellation in either regime."
     t = (x - mu) / (theta + mu)
-    return torch.where(t > -0.5, torch.log1p(t.clamp(min=-0.5)), torch.log(theta + x) - torch.log(theta + mu))
+    return _pick(_above(t, -0.5), torch.log1p(t.clamp(min=-0.5)), torch.log(theta + x) - torch.log(theta + mu))
 
 def _nb_logpmf(x, mu, theta):
     "log NB(x; mu, theta), stable from theta -> 0 to theta -> inf (Poisson) and for tiny mu."
@@ -91,12 +105,14 @@ def _nb_rest(x, mu, theta, d_theta=None):
             + x * torch.log(mu) + x * _log_ratio(x, mu, theta) - torch.lgamma(x + 1))
 
 def _stirling_rest_grad(z):
-    "delta'(z) = digamma(z) - log z + 1/(2z): the derivative of `_stirling_rest`, branch by branch (series for z >= 10)."
-    zs, zl = z.clamp(max=10.), z.clamp(min=10.)
-    direct = torch.digamma(zs) - torch.log(zs) + 0.5 / zs
-    r2 = (1 / zl) ** 2
+    "delta'(z) = digamma(z) - log z + 1/(2z), the derivative of `_stirling_rest`: the series at u >= 10, ten recurrence steps below."
+    small, zs, u, w = _shift10(z)
+    r2 = u.reciprocal() ** 2
     series = -r2 * (1/12 - r2 * (3/360 - r2 * (5/1260 - r2 * (7/1680))))
-    return torch.where(z < 10, direct, series)
+    S = (2. * zs + 9.) * (w.reciprocal() + (w + 8.).reciprocal() + (w + 14.).reciprocal() + (w + 18.).reciprocal() + (w + 20.).reciprocal())  # sum_k 1/(z+k)
+    a = zs + 10.
+    shift = torch.log(a) - torch.log(zs) - S + 0.5 * (zs.reciprocal() - a.reciprocal())   # delta'(z) - delta'(z + 10)
+    return torch.addcmul(series, shift, small)
 
 class _NBRest(torch.autograd.Function):
     "`_nb_rest` with its gradient in closed form, computed in the forward pass: two saved vectors instead of a graph of ~40 ops."
@@ -108,7 +124,8 @@ class _NBRest(torch.autograd.Function):
         val = ((theta - 0.5) * l1 - x + _stirling_rest(theta + x) - d_theta
                + x * torch.log(m) + x * _log_ratio(x, m, theta) - torch.lgamma(x + 1))
         s = theta + m
-        g_mu = (x * theta / (m * s)).masked_fill_(mu < tiny, 0.) if ctx.needs_input_grad[1] else None   # d/dmu = x/mu - x/(theta+mu)
+        g_mu = (x * (1 - _above(-mu, -tiny)) * theta / (m * s)
+                if ctx.needs_input_grad[1] else None)   # d/dmu = x/mu - x/(theta+mu); 0 where mu underflowed below `tiny`
         g_th = (l1 + 0.5 * x / (theta * (theta + x)) - x / s + _stirling_rest_grad(theta + x) - dd_theta   # digamma(theta+x) - digamma(theta) - x/(theta+mu)
                 if ctx.needs_input_grad[2] else None)
         ctx.save_for_backward(g_mu, g_th)
