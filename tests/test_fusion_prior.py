@@ -22,7 +22,9 @@ def test_model_saved_before_the_options_loads_and_gives_the_same_elbo():
     m = MosaicVAE(specs, **ck['kwargs']).eval()
     m.load_state_dict(ck['state_dict'])                       # strict: no key added or missing
     torch.manual_seed(ck['seed'])
-    assert m.elbo(batch).loss.item() == ck['loss']
+    # bit for bit until the NB remainder delta(z) below z = 10 moved from lgamma to a ten-step recurrence (float32
+    # values within 1e-5 of the old ones per count): since then the ELBO agrees to float32 rounding of its terms
+    torch.testing.assert_close(m.elbo(batch).loss.item(), ck['loss'], rtol=2e-6, atol=0.)
     # the fixture was written on another CPU: kernels may round differently there (~1 ulp), so the embedding is compared
     # at float32 rounding; exactness on one machine is checked by the resume and save/load tests
     torch.testing.assert_close(m.embed(batch)[0], ck['embed_mu'], rtol=1e-5, atol=1e-6)
@@ -34,8 +36,11 @@ def test_untrained_attention_is_the_product_of_experts():
     m = MosaicVAE(specs, **ck['kwargs'], fusion='attention').eval()
     missing = m.load_state_dict(ck['state_dict'], strict=False).missing_keys
     assert missing and all(k.startswith('attention.') for k in missing)
+    poe = MosaicVAE(specs, **ck['kwargs']).eval(); poe.load_state_dict(ck['state_dict'])
+    torch.manual_seed(ck['seed']); want = poe.elbo(batch).loss.item()
     torch.manual_seed(ck['seed'])
-    assert m.elbo(batch).loss.item() == ck['loss']
+    assert m.elbo(batch).loss.item() == want                  # exactly the product of experts of the same weights
+    torch.testing.assert_close(want, ck['loss'], rtol=2e-6, atol=0.)
 
 
 def test_attention_weights_on_the_real_mosaic():
