@@ -389,10 +389,11 @@ def _fit(self:Trainer):
             pbar.set_postfix({k: f'{row[k]:.4g}' for k in ('train_loss', 'val_loss', 'kl_weight') if k in row}, refresh=False)
             pbar.update(1)
     finally:
-        if self.run_dir is not None and D.is_main() and len(self.history['rows']) > logged: self._write_logs()   # an error or interrupt: the epochs done
         torch.use_deterministic_algorithms(det_before); torch.utils.deterministic.fill_uninitialized_memory = fill_before
         pbar.close()
         if tb is not None: tb.close()
+        if self.run_dir is not None and D.is_main() and len(self.history['rows']) > logged:   # an error or interrupt: the epochs done
+            with contextlib.suppress(OSError): self._write_logs()                           # the error that stopped the fit is the one raised
 
 @patch
 def resume(self:Trainer, path:str|Path):
